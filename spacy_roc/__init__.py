@@ -1,0 +1,12 @@
+"""spacy-roc: multimodal relation extraction by retrieval over relation descriptions.
+
+Importing this package is light: torch, transformers and timm are imported only when a
+model is initialized or loaded.
+"""
+from .extensions import install_extensions, make_record, relation_spans
+
+__version__ = "0.1.0"
+
+install_extensions()
+
+__all__ = ["install_extensions", "make_record", "relation_spans", "__version__"]

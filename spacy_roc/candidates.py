@@ -1,0 +1,100 @@
+"""Registered candidate-pair functions.
+
+A candidate function takes the doc, its entity spans and the entity-type pairs seen in
+training (or None, when nothing was learnt), and returns the ordered (head, tail) span
+pairs to classify. Swapping one is a config change:
+
+    [components.roc_relations.candidates]
+    @misc = "spacy_roc.all_pairs.v1"
+    max_distance = 20
+    restrict_types = true
+"""
+from typing import Callable, Iterable, List, Optional, Set, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+
+Pair = Tuple[Span, Span]
+TypePairs = Optional[Set[Tuple[str, str]]]
+CandidateFunc = Callable[[Doc, List[Span], TypePairs], List[Pair]]
+
+
+def span_distance(a: Span, b: Span) -> int:
+    """Number of tokens between two spans (0 if they touch or overlap)."""
+    return max(0, max(a.start, b.start) - min(a.end, b.end))
+
+
+def _same_span(a: Span, b: Span) -> bool:
+    return a.start == b.start and a.end == b.end
+
+
+@registry.misc("spacy_roc.all_pairs.v1")
+def make_all_pairs(
+    max_distance: Optional[int] = None, restrict_types: bool = False
+) -> CandidateFunc:
+    """All ordered pairs of distinct entity spans.
+
+    max_distance (Optional[int]): Keep pairs at most this many tokens apart.
+    restrict_types (bool): Keep only (head label, tail label) pairs seen with a
+        relation in training. Has no effect before training.
+    RETURNS (CandidateFunc): The candidate function.
+    """
+
+    def all_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
+        unique = _dedupe(entities)
+        pairs = []
+        for head in unique:
+            for tail in unique:
+                if _same_span(head, tail):
+                    continue
+                if max_distance is not None and span_distance(head, tail) > max_distance:
+                    continue
+                if restrict_types and type_pairs and (head.label_, tail.label_) not in type_pairs:
+                    continue
+                pairs.append((head, tail))
+        return pairs
+
+    return all_pairs
+
+
+def _dedupe(spans: Iterable[Span]) -> List[Span]:
+    seen = set()
+    unique = []
+    for span in spans:
+        if (span.start, span.end) not in seen:
+            seen.add((span.start, span.end))
+            unique.append(span)
+    return unique
+
+
+@registry.misc("spacy_roc.annotated_pairs.v1")
+def make_annotated_pairs() -> CandidateFunc:
+    """Exactly the pairs listed on the doc (the benchmark protocol): the offsets in
+    `doc._.relation_pairs` if set, else the (head, tail) of the records already in
+    `doc._.relations`. A span's label is taken from the matching entity span, if any.
+
+    RETURNS (CandidateFunc): The candidate function.
+    """
+
+    def annotated_pairs(
+        doc: Doc, entities: List[Span], type_pairs: TypePairs = None
+    ) -> List[Pair]:
+        from .extensions import validate_record
+
+        labels = {(s.start, s.end): s.label_ for s in entities}
+        listed = doc._.relation_pairs
+        if listed is None:
+            listed = [(r["head"], r["tail"]) for r in doc._.relations]
+        pairs = []
+        for head, tail in listed:
+            record = {"head": head, "tail": tail, "label": ""}
+            (hs, he), (ts, te) = validate_record(doc, record)
+            pairs.append(
+                (
+                    Span(doc, hs, he, label=labels.get((hs, he), "")),
+                    Span(doc, ts, te, label=labels.get((ts, te), "")),
+                )
+            )
+        return pairs
+
+    return annotated_pairs

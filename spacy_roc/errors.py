@@ -1,0 +1,151 @@
+"""Coded errors and warnings of spacy-roc.
+
+Codes follow spaCy's convention: ``Errors.E001`` renders as ``"[E001] ..."`` and
+``Warnings.W001`` as ``"[W001] ..."``, so tests and users can match on the code. The
+codes are namespaced by the ``ROC`` prefix so they never collide with spaCy's own.
+"""
+import warnings
+
+
+class _ErrorsWithCodes(type):
+    def __getattribute__(self, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Warnings(metaclass=_ErrorsWithCodes):
+    ROC_W001 = (
+        "Doc has no image (doc._.image is None); it is encoded text-only. Set "
+        "on_missing_image = \"error\" on the roc_relations component to make this an error."
+    )
+    ROC_W002 = (
+        "Could not read the image of a doc ({reason}); the doc is encoded text-only. "
+        "Check the file or bytes in doc._.image."
+    )
+    ROC_W003 = (
+        "Relation label '{label}' occurs in the training data but has no description. "
+        "Using its name as the description: {description!r}. Add descriptions for it to "
+        "the descriptions JSON file."
+    )
+    ROC_W004 = (
+        "Span group '{key}' is not set on the doc; the doc has no entities for the "
+        "roc_relations component. Set doc.spans['{key}'] or change spans_key."
+    )
+    ROC_W005 = (
+        "Relation '{label}' had {n_dropped} empty or duplicate description(s); they were "
+        "ignored."
+    )
+    ROC_W006 = (
+        "The model has fusion_layers = 0: image tokens cannot reach the pair vector, so "
+        "the image encoder is not used."
+    )
+    ROC_W007 = (
+        "Image {size} exceeds {max_pixels} pixels; it is downscaled before preprocessing."
+    )
+    ROC_W008 = (
+        "The training data holds no relation other than the no-relation label "
+        "'{none_label}'. The model can only learn to predict '{none_label}'."
+    )
+    ROC_W100 = (
+        "Skipped {n_errors} malformed line(s) in {path} (on_error = \"skip\"); first "
+        "ones: {examples}. The line numbers are in the returned stats under 'errors'."
+    )
+    ROC_W101 = (
+        "{n_missing} of {n_docs} doc image(s) are missing from {images_dir}; those docs "
+        "are usable text-only. First missing: {examples}."
+    )
+
+
+class Errors(metaclass=_ErrorsWithCodes):
+    ROC_E001 = (
+        "The roc_relations model is not initialized. Call nlp.initialize() (or train "
+        "with `spacy train`) before using the component, or load a trained pipeline."
+    )
+    ROC_E002 = (
+        "Unsupported image value of type {type}. doc._.image takes a file path (str or "
+        "Path), encoded image bytes, a PIL.Image.Image or a numpy uint8 array of shape "
+        "(H, W, 3)."
+    )
+    ROC_E003 = "Doc has no image and on_missing_image = \"error\"."
+    ROC_E004 = (
+        "Could not read the image of a doc ({reason}) and on_missing_image = \"error\"."
+    )
+    ROC_E005 = (
+        "on_missing_image must be \"text_only\" or \"error\", not {value!r}."
+    )
+    ROC_E006 = "threshold must be a number in [0, 1], not {value!r}."
+    ROC_E007 = "top_k must be a non-negative integer, not {value!r}."
+    ROC_E008 = (
+        "Gold relation label '{label}' is not in the relation set of the component "
+        "({labels}). Add it with nlp.initialize() on data that contains it, or with "
+        "add_relation()."
+    )
+    ROC_E009 = (
+        "Relation '{label}' already exists. Use a new label, or pass "
+        "overwrite=True to replace its descriptions."
+    )
+    ROC_E010 = "Relation '{label}' needs at least one non-empty description."
+    ROC_E011 = (
+        "The classifier head has a fixed label set; add_relation() needs "
+        "head = \"retrieval\"."
+    )
+    ROC_E012 = (
+        "The loss is not finite ({loss}) after a step on {n_pairs} pairs. Lower the "
+        "learning rate, enable gradient clipping, or check the data."
+    )
+    ROC_E013 = (
+        "Descriptions must be a JSON object {{label: [description, ...]}}; got {type} "
+        "from {source}."
+    )
+    ROC_E014 = "Could not find the descriptions file {path}."
+    ROC_E015 = (
+        "Relation record {record!r} is not valid: {reason}. A record is "
+        "{{'head': [start, end], 'tail': [start, end], 'label': str, ...}} with token "
+        "offsets inside the doc."
+    )
+    ROC_E016 = (
+        "Entity markers cannot be placed: the head span {head} and tail span {tail} "
+        "are the same span."
+    )
+    ROC_E017 = "head must be \"retrieval\" or \"classifier\", not {value!r}."
+    ROC_E018 = (
+        "The roc_relations component has no relations. Pass descriptions to "
+        "initialize, or train on data with relation annotations."
+    )
+    ROC_E019 = (
+        "The no-relation label '{none_label}' must be in the relation set; add "
+        "descriptions for it or keep it in the training data."
+    )
+    ROC_E020 = (
+        "max_length of the text encoder ({max_length}) is too small to hold the two "
+        "entity markers and special tokens; use at least {minimum}."
+    )
+    ROC_E021 = (
+        "Could not load the text encoder '{name}': {reason}. Give a Hugging Face model "
+        "name (downloaded on first use) or a local folder with config and tokenizer "
+        "files."
+    )
+    ROC_E022 = (
+        "Could not create the timm image encoder '{name}': {reason}."
+    )
+    ROC_E023 = (
+        "numpy image arrays must have dtype uint8 and shape (H, W, 3), or (H, W) for "
+        "grayscale; got dtype {dtype} and shape {shape}."
+    )
+    ROC_E024 = "Image file not found: {path}."
+    ROC_E100 = (
+        "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
+        "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "
+        "on_error=\"skip\" (CLI: --on-error skip) to skip and report such lines."
+    )
+    ROC_E101 = "on_error must be \"raise\" or \"skip\", not {value!r}."
+    ROC_E102 = "Input file not found: {path}."
+    ROC_E103 = "Images folder not found: {path}."
+    ROC_E025 = "Corpus path not found: {path}."
+
+
+def warn(message: str, category=UserWarning) -> None:
+    """Issue a coded warning with the stack level of the caller's caller."""
+    warnings.warn(message, category, stacklevel=3)

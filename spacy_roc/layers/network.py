@@ -1,0 +1,209 @@
+"""Pure PyTorch modules of the ROC model. No spaCy or thinc imports.
+
+Shapes: P pairs, L wordpieces per pair, I distinct images, T image tokens per image,
+D descriptions, Ld wordpieces per description, R relations, Dt text width, Dv image
+width, Do output width.
+"""
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class ImageTokenizer(nn.Module):
+    """A timm backbone whose patch tokens are projected to the text width.
+
+    backbone (nn.Module): A timm model created with num_classes=0.
+    width (int): The text width Dt.
+    """
+
+    def __init__(self, backbone: nn.Module, width: int):
+        super().__init__()
+        self.backbone = backbone
+        self.proj = nn.Linear(backbone.num_features, width)
+        self.norm = nn.LayerNorm(width)
+        self.modality = nn.Parameter(torch.zeros(width))
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        # pixels: (I, 3, H, W)
+        feats = self.backbone.forward_features(pixels)
+        if feats.dim() == 4:  # CNN feature map (I, Dv, h, w) -> (I, h*w, Dv)
+            feats = feats.flatten(2).transpose(1, 2)
+        # (I, T, Dv) -> (I, T, Dt)
+        return self.norm(self.proj(feats)) + self.modality
+
+
+class PairHead(nn.Module):
+    """MLP over the fused states at the head and tail start markers.
+
+    width (int): The fused width Dt.
+    hidden_width (int): The MLP hidden width.
+    output_width (int): The output width Do.
+    dropout (float): Dropout rate.
+    """
+
+    def __init__(self, width: int, hidden_width: int, output_width: int, dropout: float):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * width, hidden_width),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_width, output_width),
+        )
+
+    def forward(self, states: Tensor, head_pos: Tensor, tail_pos: Tensor) -> Tensor:
+        # states: (P, L', Dt); head_pos, tail_pos: (P,)
+        rows = torch.arange(states.shape[0], device=states.device)
+        pair = torch.cat([states[rows, head_pos], states[rows, tail_pos]], dim=-1)
+        # (P, 2 Dt) -> (P, Do)
+        return self.mlp(pair)
+
+
+class RelationEncoder(nn.Module):
+    """Encodes descriptions and averages them into one prototype per relation.
+
+    text_model (nn.Module): A Hugging Face encoder (possibly shared with the pairs).
+    output_width (int): The output width Do.
+    """
+
+    def __init__(self, text_model: nn.Module, output_width: int):
+        super().__init__()
+        self.text_model = text_model
+        self.proj = nn.Linear(text_model.config.hidden_size, output_width)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, label_ids: Tensor, n_labels: int) -> Tensor:
+        # input_ids, attention_mask: (D, Ld); label_ids: (D,)
+        states = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (D, Dt)
+        desc = F.normalize(self.proj(pooled).float(), dim=-1)  # (D, Do)
+        protos = desc.new_zeros(n_labels, desc.shape[1]).index_add(0, label_ids, desc)
+        return F.normalize(protos, dim=-1)  # (R, Do)
+
+
+class ROCNetwork(nn.Module):
+    """Multimodal entity-pair encoder plus retrieval (or classifier) head.
+
+    text_model (nn.Module): Hugging Face encoder for the marked text.
+    image_tokenizer (Optional[ImageTokenizer]): Image patch tokens, or None (text only).
+    relation_encoder (Optional[RelationEncoder]): Description encoder; None for the
+        classifier head.
+    n_labels (int): Number of relations (used by the classifier head only).
+    fusion_layers (int): Transformer layers over [text tokens ; image tokens].
+    fusion_heads (int): Attention heads of the fusion layers.
+    hidden_width (int): Pair MLP hidden width.
+    output_width (int): Pair and relation vector width Do.
+    dropout (float): Dropout in the fusion layers and the pair MLP.
+    temperature (float): Initial softmax temperature (scale = 1 / temperature).
+    learn_scale (bool): Whether the scale is learnt.
+    bf16 (bool): Run under bfloat16 autocast on CUDA.
+    """
+
+    def __init__(
+        self,
+        text_model: nn.Module,
+        image_tokenizer: Optional[ImageTokenizer],
+        relation_encoder: Optional[RelationEncoder],
+        n_labels: int,
+        fusion_layers: int,
+        fusion_heads: int,
+        hidden_width: int,
+        output_width: int,
+        dropout: float,
+        temperature: float,
+        learn_scale: bool,
+        bf16: bool,
+    ):
+        super().__init__()
+        width = text_model.config.hidden_size
+        self.text_model = text_model
+        self.image_tokenizer = image_tokenizer
+        self.fusion = self._make_fusion(width, fusion_layers, fusion_heads, dropout)
+        self.pair_head = PairHead(width, hidden_width, output_width, dropout)
+        self.relation_encoder = relation_encoder
+        self.classifier = None if relation_encoder is not None else nn.Linear(output_width, n_labels)
+        log_scale = torch.full((1,), math.log(1.0 / temperature))  # (1,): thinc optimizers need >= 1 dim
+        self.log_scale = nn.Parameter(log_scale, requires_grad=learn_scale)
+        self.bf16 = bf16
+        self._prototype_cache: Dict[object, Tensor] = {}
+
+    @staticmethod
+    def _make_fusion(width: int, n_layers: int, n_heads: int, dropout: float) -> Optional[nn.Module]:
+        if n_layers <= 0:
+            return None
+        layer = nn.TransformerEncoderLayer(
+            width, n_heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        return nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+
+    def clear_cache(self) -> None:
+        """Forget cached relation prototypes (after a weight update)."""
+        self._prototype_cache.clear()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        head_pos: Tensor,
+        tail_pos: Tensor,
+        pixels: Optional[Tensor] = None,
+        image_index: Optional[Tensor] = None,
+        desc_ids: Optional[Tensor] = None,
+        desc_mask: Optional[Tensor] = None,
+        desc_labels: Optional[Tensor] = None,
+        n_labels: int = 0,
+        relation_key: Optional[object] = None,
+    ) -> Tensor:
+        """Score entity pairs against relations. RETURNS (Tensor): logits (P, R)."""
+        use_bf16 = self.bf16 and input_ids.is_cuda
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            pairs = self.encode_pairs(input_ids, attention_mask, head_pos, tail_pos, pixels, image_index)
+            if self.classifier is not None:
+                return self.classifier(pairs).float()  # (P, R)
+            protos = self.prototypes(desc_ids, desc_mask, desc_labels, n_labels, relation_key)
+        pairs = F.normalize(pairs.float(), dim=-1)  # (P, Do)
+        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
+        return scale * pairs @ protos.t()  # (P, R)
+
+    def encode_pairs(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        head_pos: Tensor,
+        tail_pos: Tensor,
+        pixels: Optional[Tensor],
+        image_index: Optional[Tensor],
+    ) -> Tensor:
+        """Encode marked texts fused with their images. RETURNS (Tensor): (P, Do)."""
+        # (P, L, Dt)
+        text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.fusion is None:
+            return self.pair_head(text, head_pos, tail_pos)
+        tokens, keep = text, attention_mask.bool()
+        if pixels is not None and self.image_tokenizer is not None:
+            image_tokens, image_keep = self._pair_images(pixels, image_index)
+            tokens = torch.cat([text, image_tokens.to(text.dtype)], dim=1)  # (P, L + T, Dt)
+            keep = torch.cat([keep, image_keep], dim=1)
+        fused = self.fusion(tokens, src_key_padding_mask=~keep)
+        return self.pair_head(fused, head_pos, tail_pos)
+
+    def _pair_images(self, pixels: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
+        # Each distinct image is encoded once and shared by all pairs of its doc.
+        per_image = self.image_tokenizer(pixels)  # (I, T, Dt)
+        has_image = image_index >= 0  # (P,)
+        tokens = per_image[image_index.clamp(min=0)]  # (P, T, Dt)
+        keep = has_image.unsqueeze(1).expand(-1, tokens.shape[1])  # (P, T)
+        return tokens, keep
+
+    def prototypes(
+        self, desc_ids: Tensor, desc_mask: Tensor, desc_labels: Tensor, n_labels: int, key: Optional[object]
+    ) -> Tensor:
+        """Relation prototypes, cached at inference by `key`. RETURNS (Tensor): (R, Do)."""
+        if self.training or torch.is_grad_enabled() or key is None:
+            return self.relation_encoder(desc_ids, desc_mask, desc_labels, n_labels)
+        if key not in self._prototype_cache:
+            self._prototype_cache.clear()
+            self._prototype_cache[key] = self.relation_encoder(desc_ids, desc_mask, desc_labels, n_labels)
+        return self._prototype_cache[key]

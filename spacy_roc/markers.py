@@ -1,0 +1,133 @@
+"""Typed entity markers and windowing of the marked text.
+
+A pair (head, tail) is encoded as the doc's wordpieces with typed punctuation markers
+(Zhou & Chen 2021) around the two mentions, e.g.
+
+    @ * person * Obama @ was born in # ^ loc ^ Hawaii #
+
+The head start marker "@" and the tail start marker "#" are the positions the pair
+vector is read from. Texts longer than the encoder's maximum length are windowed
+around the pair so that both markers survive; when the two entities are too far apart
+for one window, a window around each is kept and the middle is dropped.
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence, Tuple
+
+from spacy.tokens import Doc, Span
+
+from .errors import Errors
+
+HEAD_MARKERS = ("@", "*")
+TAIL_MARKERS = ("#", "^")
+MIN_MAX_LENGTH = 16
+
+
+@dataclass
+class MarkedPair:
+    """Wordpiece ids of one marked pair, with the start-marker positions."""
+
+    input_ids: List[int]
+    head_pos: int
+    tail_pos: int
+
+
+class PairTokenizer:
+    """Turns (doc, head, tail) into marked wordpiece sequences.
+
+    tokenizer (PreTrainedTokenizerBase): A Hugging Face (fast) tokenizer.
+    max_length (int): Maximum sequence length, special tokens included.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int):
+        if max_length < MIN_MAX_LENGTH:
+            raise ValueError(Errors.ROC_E020.format(max_length=max_length, minimum=MIN_MAX_LENGTH))
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self._piece_cache: Dict[str, List[int]] = {}
+        wrapped = tokenizer.build_inputs_with_special_tokens([-1])
+        self._prefix = wrapped.index(-1)
+        self._n_special = len(wrapped) - 1
+
+    def pieces(self, text: str) -> List[int]:
+        """Wordpiece ids of a short string (markers, type names), cached."""
+        if text not in self._piece_cache:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            self._piece_cache[text] = list(ids)
+        return self._piece_cache[text]
+
+    def doc_pieces(self, doc: Doc) -> List[List[int]]:
+        """Wordpiece ids of each token of a doc (no special tokens)."""
+        words = [t.text for t in doc]
+        if not words:
+            return []
+        return [list(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
+
+    def encode(self, pieces: Sequence[Sequence[int]], head: Span, tail: Span) -> MarkedPair:
+        """Mark one pair in a doc's wordpieces and window it to max_length.
+
+        pieces (Sequence[Sequence[int]]): Wordpieces per token, from `doc_pieces`.
+        head (Span): The head entity.
+        tail (Span): The tail entity.
+        RETURNS (MarkedPair): Ids with special tokens, and the marker positions.
+        """
+        if head.start == tail.start and head.end == tail.end:
+            raise ValueError(Errors.ROC_E016.format(head=head, tail=tail))
+        ids, blocks = self._insert_markers(pieces, head, tail)
+        ids, blocks = self._window(ids, blocks, self.max_length - self._n_special)
+        full = self.tokenizer.build_inputs_with_special_tokens(ids)
+        return MarkedPair(full, blocks[0][0] + self._prefix, blocks[1][0] + self._prefix)
+
+    def _insert_markers(
+        self, pieces: Sequence[Sequence[int]], head: Span, tail: Span
+    ) -> Tuple[List[int], List[List[int]]]:
+        opens = {0: (head.start, self._open(HEAD_MARKERS, head)), 1: (tail.start, self._open(TAIL_MARKERS, tail))}
+        closes = {0: (head.end, self.pieces(HEAD_MARKERS[0])), 1: (tail.end, self.pieces(TAIL_MARKERS[0]))}
+        ids: List[int] = []
+        blocks = [[0, 0], [0, 0]]  # [start marker index, end marker index] for head, tail
+        for i in range(len(pieces) + 1):
+            for who in (0, 1):
+                if closes[who][0] == i:
+                    blocks[who][1] = len(ids)
+                    ids.extend(closes[who][1])
+            for who in (0, 1):
+                if opens[who][0] == i:
+                    blocks[who][0] = len(ids)
+                    ids.extend(opens[who][1])
+            if i < len(pieces):
+                ids.extend(pieces[i])
+        return ids, blocks
+
+    def _open(self, markers: Tuple[str, str], span: Span) -> List[int]:
+        type_name = span.label_.lower().replace("_", " ").strip()
+        outer, inner = self.pieces(markers[0]), self.pieces(markers[1])
+        return outer + inner + self.pieces(type_name) + inner
+
+    @staticmethod
+    def _window(
+        ids: List[int], blocks: List[List[int]], budget: int
+    ) -> Tuple[List[int], List[List[int]]]:
+        if len(ids) <= budget:
+            return ids, blocks
+        lo = min(blocks[0][0], blocks[1][0])
+        hi = max(blocks[0][1], blocks[1][1]) + 1
+        if hi - lo <= budget:
+            start = max(0, min(lo - (budget - (hi - lo)) // 2, len(ids) - budget))
+            return ids[start : start + budget], [[b - start for b in blk] for blk in blocks]
+        return _two_windows(ids, blocks, budget)
+
+
+def _two_windows(
+    ids: List[int], blocks: List[List[int]], budget: int
+) -> Tuple[List[int], List[List[int]]]:
+    """Keep a window around each entity (they are too far apart for one window)."""
+    first, second = sorted((0, 1), key=lambda who: blocks[who][0])
+    size_a = budget // 2
+    size_b = budget - size_a
+    start_a = max(0, blocks[first][0] - max(0, size_a - (blocks[first][1] - blocks[first][0] + 1)) // 2)
+    start_b = max(start_a + size_a, blocks[second][0] - max(0, size_b - (blocks[second][1] - blocks[second][0] + 1)) // 2)
+    start_b = min(start_b, blocks[second][0])
+    part_a, part_b = ids[start_a : start_a + size_a], ids[start_b : start_b + size_b]
+    new_blocks = [[0, 0], [0, 0]]
+    new_blocks[first] = [b - start_a for b in blocks[first]]
+    new_blocks[second] = [b - start_b + len(part_a) for b in blocks[second]]
+    return part_a + part_b, new_blocks

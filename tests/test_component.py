@@ -1,0 +1,245 @@
+"""The roc_relations component: build, initialize, overfit, serialize, edge cases."""
+import pytest
+import spacy
+from spacy.tokens import Span
+from thinc.api import Adam
+
+from conftest import DESCRIPTIONS, make_doc, make_nlp, model_config, solid_image, to_example
+
+
+def train(nlp, examples, n_steps=60, learn_rate=0.001):
+    optimizer = Adam(learn_rate)
+    losses = {}
+    for _ in range(n_steps):
+        losses = nlp.update(examples, sgd=optimizer)
+    return losses
+
+
+def predicted_labels(nlp, docs):
+    """{(doc index, head, tail): label} for all listed relations."""
+    out = {}
+    for i, doc in enumerate(docs):
+        for r in doc._.relations:
+            out[(i, tuple(r["head"]), tuple(r["tail"]))] = r["label"]
+    return out
+
+
+def gold_labels(examples, none_label="None"):
+    out = {}
+    for i, eg in enumerate(examples):
+        for r in eg.reference._.relations:
+            if r["label"] != none_label:
+                out[(i, tuple(r["head"]), tuple(r["tail"]))] = r["label"]
+    return out
+
+
+def assert_same_relations(docs_a, docs_b):
+    """Same records; scores equal up to float noise from different batch padding."""
+    assert len(docs_a) == len(docs_b)
+    for a, b in zip(docs_a, docs_b):
+        assert [(r["head"], r["tail"], r["label"]) for r in a._.relations] == [
+            (r["head"], r["tail"], r["label"]) for r in b._.relations
+        ]
+        for ra, rb in zip(a._.relations, b._.relations):
+            assert ra["score"] == pytest.approx(rb["score"], abs=1e-5)
+            assert [x[0] for x in ra["alternatives"]] == [x[0] for x in rb["alternatives"]]
+
+
+def fresh_docs(examples):
+    return [eg.predicted.copy() for eg in examples]
+
+
+def test_add_pipe_with_defaults_builds_offline():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("roc_relations")
+    assert pipe.labels == ()
+    cfg = nlp.config["components"]["roc_relations"]
+    assert cfg["model"]["@architectures"] == "spacy_roc.ROCModel.v1"
+    assert cfg["model"]["text_encoder"]["name"] == "bert-base-uncased"
+    assert cfg["model"]["image_encoder"]["name"] == "vit_base_patch16_224"
+    # nothing is loaded at construction
+    assert pipe.model.shims[0].network is None
+
+
+def test_use_before_initialize_raises(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir)
+    with pytest.raises(ValueError, match=r"\[ROC_E001\]"):
+        nlp(text_examples[0].predicted.copy())
+    with pytest.raises(ValueError, match=r"\[ROC_E001\]"):
+        nlp.update(text_examples)
+
+
+def test_overfit_io_and_pipe(tiny_bert_dir, text_examples, tmp_path):
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    losses = train(nlp, text_examples)
+    assert losses["roc_relations"] < 0.05
+    docs = [nlp(doc) for doc in fresh_docs(text_examples)]
+    assert predicted_labels(nlp, docs) == gold_labels(text_examples)
+    for doc in docs:
+        for r in doc._.relations:
+            assert 0.0 <= r["score"] <= 1.0
+            assert len(r["alternatives"]) == min(3, len(nlp.get_pipe("roc_relations").labels) - 1)
+    nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    docs2 = [nlp2(doc) for doc in fresh_docs(text_examples)]
+    assert [d._.relations for d in docs2] == [d._.relations for d in docs]
+    docs3 = list(nlp2.pipe(fresh_docs(text_examples), batch_size=3))
+    assert_same_relations(docs3, docs)
+    assert nlp2.get_pipe("roc_relations").relations == nlp.get_pipe("roc_relations").relations
+
+
+def test_initialize_with_descriptions(tiny_bert_dir, text_examples, tmp_path):
+    import srsly
+
+    path = tmp_path / "descriptions.json"
+    srsly.write_json(path, DESCRIPTIONS)
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)  # labels from data only
+    pipe = nlp.get_pipe("roc_relations")
+    assert pipe.relations["drew"] == ["drew"]
+    pipe.initialize(lambda: text_examples, nlp=nlp, descriptions=str(path))
+    assert pipe.relations == DESCRIPTIONS
+    assert pipe.labels[0] == "None"
+
+
+def test_image_decides(tiny_bert_dir):
+    """The same sentence with two images has two different gold relations."""
+    nlp = make_nlp(tiny_bert_dir)
+    blank = spacy.blank("en")
+    text = "the red circle is near the blue square"
+    ents = [(0, 3, "SHAPE"), (5, 8, "SHAPE")]
+    red, blue = solid_image((255, 0, 0)), solid_image((0, 0, 255))
+    docs = [
+        make_doc(blank, text, ents, [(0, 1, "above"), (1, 0, "None")], image=red),
+        make_doc(blank, text, ents, [(0, 1, "left_of"), (1, 0, "None")], image=blue),
+    ]
+    examples = [to_example(blank, d) for d in docs]
+    nlp.initialize(lambda: examples)
+    train(nlp, examples, n_steps=80)
+    out = [nlp(doc) for doc in fresh_docs(examples)]
+    assert predicted_labels(nlp, out) == gold_labels(examples)
+    # the text alone cannot tell: without the image both docs get the same output
+    no_image = fresh_docs(examples)
+    for doc in no_image:
+        doc._.image = None
+    with pytest.warns(UserWarning, match="ROC_W001"):
+        out = [nlp(doc) for doc in no_image]
+    assert out[0]._.relations == out[1]._.relations
+
+
+def test_add_and_remove_relation_without_training(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.config["initialize"]["components"]["roc_relations"] = {"descriptions": DESCRIPTIONS}
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    train(nlp, text_examples)
+    before = predicted_labels(nlp, [nlp(d) for d in fresh_docs(text_examples)])
+    assert before == gold_labels(text_examples)
+    # A synonym of "drew" (same descriptions) gets exactly the same prototype, so it
+    # takes half of drew's probability: predictions change with no training step.
+    pipe.add_relation("sketched", DESCRIPTIONS["drew"])
+    docs = [nlp(d) for d in fresh_docs(text_examples)]
+    for doc in docs:
+        for r in doc._.relations:
+            if r["label"] in ("drew", "sketched"):
+                alt = dict(r["alternatives"])
+                other = "sketched" if r["label"] == "drew" else "drew"
+                assert alt[other] == pytest.approx(r["score"], rel=1e-4)
+    # Removing "owns" and adding it back restores the predictions exactly.
+    owns = pipe.relations["owns"]
+    pipe.remove_relation("sketched")
+    pipe.remove_relation("owns")
+    without = predicted_labels(nlp, [nlp(d) for d in fresh_docs(text_examples)])
+    assert "owns" not in without.values()
+    pipe.add_relation("owns", owns)
+    after = predicted_labels(nlp, [nlp(d) for d in fresh_docs(text_examples)])
+    assert after == before
+    with pytest.raises(ValueError, match=r"\[ROC_E009\]"):
+        pipe.add_relation("owns", ["anything"])
+
+
+def test_batches_without_pairs_images_or_entities(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    blank = spacy.blank("en")
+    empty = blank("")
+    one = make_doc(blank, "anna drew", [(0, 1, "PERSON")], [])
+    none_ents = blank("the red circle")
+    docs = list(nlp.pipe([empty, one, none_ents]))
+    assert all(d._.relations == [] for d in docs)
+    losses = nlp.update([to_example(blank, one)])
+    assert losses["roc_relations"] == 0.0
+    # a batch mixing docs with and without image
+    with_image = make_doc(blank, "anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [], image=solid_image((0, 255, 0)))
+    without = make_doc(blank, "ben owns the blue square", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [])
+    docs = list(nlp.pipe([with_image, without]))
+    assert all(isinstance(d._.relations, list) for d in docs)
+    assert docs[0]._.image is not None and docs[1]._.image is None
+
+
+def test_overlapping_mentions_in_span_group(tiny_bert_dir):
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    blank = spacy.blank("en")
+    doc = blank("anna drew the red circle")
+    doc.spans["entities"] = [Span(doc, 0, 1, "PERSON"), Span(doc, 2, 5, "SHAPE"), Span(doc, 3, 5, "SHAPE")]
+    doc._.relations = [
+        {"head": [0, 1], "tail": [2, 5], "label": "drew"},
+        {"head": [0, 1], "tail": [3, 5], "label": "drew"},
+    ]
+    predicted = blank("anna drew the red circle")
+    predicted.spans["entities"] = [Span(predicted, s.start, s.end, s.label_) for s in doc.spans["entities"]]
+    examples = [spacy.training.Example(predicted, doc)]
+    nlp.initialize(lambda: examples)
+    train(nlp, examples, n_steps=30)
+    out = nlp(predicted.copy())
+    pairs = {(tuple(r["head"]), tuple(r["tail"])): r["label"] for r in out._.relations}
+    assert pairs.get(((0, 1), (2, 5))) == "drew"
+    assert pairs.get(((0, 1), (3, 5))) == "drew"
+    assert out.spans["entities"][2].start == 3  # the input is untouched
+
+
+def test_every_parameter_gets_a_gradient(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    pipe.update(text_examples, sgd=None)
+    network = pipe.model.shims[0].network
+    missing = [n for n, p in network.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert missing == []
+    import torch
+
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
+
+
+def test_classifier_head_ablation(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir, head="classifier")
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    network = pipe.model.shims[0].network
+    assert network.relation_encoder is None and network.classifier.out_features == len(pipe.labels)
+    train(nlp, text_examples)
+    docs = [nlp(d) for d in fresh_docs(text_examples)]
+    assert predicted_labels(nlp, docs) == gold_labels(text_examples)
+    with pytest.raises(ValueError, match=r"\[ROC_E011\]"):
+        pipe.add_relation("likes", ["the head likes the tail"])
+
+
+def test_serialization_before_initialize(tiny_bert_dir):
+    nlp = make_nlp(tiny_bert_dir)
+    data = nlp.to_bytes()
+    nlp2 = make_nlp(tiny_bert_dir)
+    nlp2.from_bytes(data)
+    assert nlp2.get_pipe("roc_relations").model.shims[0].network is None
+
+
+def test_bad_settings_raise(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
+        nlp.add_pipe("roc_relations", config={"threshold": 1.5})
+    with pytest.raises(ValueError, match=r"\[ROC_E007\]"):
+        nlp.add_pipe("roc_relations", config={"top_k": -1})
+    with pytest.raises(ValueError, match=r"\[ROC_E005\]"):
+        nlp.add_pipe("roc_relations", config={"on_missing_image": "blank"})
+    with pytest.raises(ValueError, match=r"\[ROC_E017\]"):
+        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, head="mlp")})

@@ -1,0 +1,67 @@
+"""Typed entity markers and windowing."""
+import pytest
+import spacy
+from spacy.tokens import Span
+
+from spacy_roc.markers import PairTokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_bert_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+
+
+def decode(tok, ids):
+    return tok.convert_ids_to_tokens(ids)
+
+
+def test_typed_markers(tokenizer):
+    nlp = spacy.blank("en")
+    doc = nlp("anna drew the red circle")
+    pt = PairTokenizer(tokenizer, 48)
+    head, tail = Span(doc, 0, 1, "PERSON"), Span(doc, 2, 5, "SHAPE")
+    enc = pt.encode(pt.doc_pieces(doc), head, tail)
+    tokens = decode(tokenizer, enc.input_ids)
+    assert tokens == ["[CLS]", "@", "*", "person", "*", "anna", "@", "drew", "#", "^", "shape", "^", "the", "red", "circle", "#", "[SEP]"]
+    assert tokens[enc.head_pos] == "@" and enc.head_pos == 1
+    assert tokens[enc.tail_pos] == "#" and enc.tail_pos == 8
+    # reversed direction swaps the marker kinds
+    enc2 = pt.encode(pt.doc_pieces(doc), tail, head)
+    assert decode(tokenizer, enc2.input_ids)[enc2.head_pos : enc2.head_pos + 3] == ["@", "*", "shape"]
+
+
+def test_nested_spans_keep_both_markers(tokenizer):
+    doc = spacy.blank("en")("the red circle")
+    pt = PairTokenizer(tokenizer, 48)
+    enc = pt.encode(pt.doc_pieces(doc), Span(doc, 0, 3, "SHAPE"), Span(doc, 1, 3, "SHAPE"))
+    tokens = decode(tokenizer, enc.input_ids)
+    assert tokens.count("@") == 2 and tokens.count("#") == 2
+    assert tokens[enc.head_pos] == "@" and tokens[enc.tail_pos] == "#"
+
+
+@pytest.mark.parametrize("gap", [5, 40, 300])
+def test_long_texts_keep_both_markers(tokenizer, gap):
+    words = ["anna"] + ["the"] * gap + ["red", "circle"] + ["and"] * 50
+    doc = spacy.blank("en")(" ".join(words))
+    pt = PairTokenizer(tokenizer, 32)
+    head, tail = Span(doc, 0, 1, "PERSON"), Span(doc, gap + 1, gap + 3, "SHAPE")
+    enc = pt.encode(pt.doc_pieces(doc), head, tail)
+    tokens = decode(tokenizer, enc.input_ids)
+    assert len(enc.input_ids) <= 32
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert tokens[enc.head_pos : enc.head_pos + 5] == ["@", "*", "person", "*", "anna"]
+    assert tokens[enc.tail_pos : enc.tail_pos + 4] == ["#", "^", "shape", "^"]
+
+
+def test_max_length_too_small(tokenizer):
+    with pytest.raises(ValueError, match=r"\[ROC_E020\]"):
+        PairTokenizer(tokenizer, 8)
+
+
+def test_same_span_raises(tokenizer):
+    doc = spacy.blank("en")("anna drew")
+    pt = PairTokenizer(tokenizer, 32)
+    with pytest.raises(ValueError, match=r"\[ROC_E016\]"):
+        pt.encode(pt.doc_pieces(doc), Span(doc, 0, 1), Span(doc, 0, 1))
