@@ -90,6 +90,84 @@ def demo_cli(
     msg.table([(key, value) for key, value in counts.items()], aligns=("l", "r"))
 
 
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Pipeline to evaluate: a folder or a package name"),
+    data_path: Path = typer.Argument(..., help="A .spacy file or a folder of them", exists=True),
+    output_dir: Path = typer.Argument(..., help="Report folder (created if needed)", file_okay=False),
+    images_dir: Optional[Path] = typer.Option(
+        None, "--images-dir", help="Folder for relative image paths", exists=True, file_okay=False
+    ),
+    text_only_too: bool = typer.Option(
+        False, "--text-only-too", help="Also evaluate with the images withheld, and compare"
+    ),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per batch"),
+) -> None:
+    """Evaluate a pipeline's relations: metrics JSON, per-label table, confusion PNG.
+
+    Use this, not `spacy evaluate`: spaCy's corpus reader drops the entities, the
+    images and the gold pairs that the roc_relations component needs.
+    """
+    from .report import evaluate_to_dir
+
+    try:
+        scores = evaluate_to_dir(
+            model,
+            data_path,
+            output_dir,
+            images_dir=images_dir,
+            text_only_too=text_only_too,
+            gpu_id=gpu_id,
+            batch_size=batch_size,
+        )
+    except (ValueError, OSError) as err:
+        msg.fail("Evaluation failed", str(err), exits=1)
+    _print_scores(scores)
+    msg.good(f"Wrote the report to {output_dir}")
+
+
+def _print_scores(scores: Dict[str, Any]) -> None:
+    """Print Acc/P/R/F (with image, and text-only if computed) as a table."""
+    keys = [("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f")]
+    runs = [("with image", scores)]
+    if scores.get("text_only") is not None:
+        runs.append(("text-only", scores["text_only"]))
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{100 * value:.2f}"
+
+    rows = [(title, *(cell(run.get(key)) for _, run in runs)) for title, key in keys]
+    header = ("", *(name for name, _ in runs))
+    msg.table(rows, header=header, aligns=("l", *("r" for _ in runs)), divider=True)
+    speed = scores.get("docs_per_second")
+    n_docs, n_pairs = scores.get("n_docs"), scores.get("n_pairs")
+    msg.text(f"{n_docs} docs, {n_pairs} pairs" + (f", {speed:.1f} docs/s" if speed else ""))
+
+
+@app.command("descriptions")
+def descriptions_cli(
+    descriptions_path: Path = typer.Argument(..., help="Descriptions JSON {label: [description, ...]}", exists=True, dir_okay=False),
+    data_path: Path = typer.Argument(..., help="Training .spacy file; its labels are covered", exists=True),
+    output_path: Path = typer.Argument(..., help="Output JSON file", dir_okay=False),
+    variant: str = typer.Option("full", "--variant", help="full | one (first per label) | names (label names only)"),
+    none_label: str = typer.Option("None", "--none-label", help="The no-relation label"),
+) -> None:
+    """Write the description set of a variant, covering every label in the data
+    (labels without descriptions fall back to their names, with a warning)."""
+    import srsly
+
+    from .descriptions import description_variant, load_descriptions
+    from .docbin import read_docbin
+
+    labels = {r["label"] for doc in read_docbin(data_path) for r in doc._.relations}
+    result = description_variant(load_descriptions(descriptions_path), labels, variant, none_label)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_path, result)
+    n_desc = sum(len(v) for v in result.values())
+    msg.good(f"Wrote {len(result)} relations, {n_desc} descriptions ({variant}) to {output_path}")
+
+
 def main() -> None:
     """Run the CLI."""
     app()

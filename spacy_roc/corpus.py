@@ -25,6 +25,7 @@ def create_roc_corpus(
     images_dir: Optional[Union[str, Path]] = None,
     gold_pairs: bool = True,
     limit: int = 0,
+    use_images: bool = True,
 ) -> Callable[[Language], Iterable[Example]]:
     """Read relation examples from a `.spacy` file or a folder of them.
 
@@ -32,9 +33,12 @@ def create_roc_corpus(
     images_dir (Optional[Union[str, Path]]): Folder for relative image paths.
     gold_pairs (bool): List the gold pairs in predicted doc._.relation_pairs.
     limit (int): Read at most this many docs (0: all).
+    use_images (bool): Keep the images; False withholds them (text-only runs).
     RETURNS (Callable[[Language], Iterable[Example]]): The corpus.
     """
-    return RelationCorpus(path, images_dir=images_dir, gold_pairs=gold_pairs, limit=limit)
+    return RelationCorpus(
+        path, images_dir=images_dir, gold_pairs=gold_pairs, limit=limit, use_images=use_images
+    )
 
 
 class RelationCorpus:
@@ -47,12 +51,14 @@ class RelationCorpus:
         images_dir: Optional[Union[str, Path]] = None,
         gold_pairs: bool = True,
         limit: int = 0,
+        use_images: bool = True,
     ):
         install_extensions()
         self.path = Path(path) if path is not None else None
         self.images_dir = Path(images_dir) if images_dir is not None else None
         self.gold_pairs = gold_pairs
         self.limit = limit
+        self.use_images = use_images
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         if self.path is None:
@@ -71,6 +77,9 @@ class RelationCorpus:
             yield from read_docbin(file, nlp.vocab)
 
     def _resolve_image(self, doc: Doc) -> None:
+        if not self.use_images:
+            doc._.image = None
+            return
         image = doc._.image
         if isinstance(image, str) and self.images_dir is not None and not Path(image).is_absolute():
             doc._.image = str(self.images_dir / image)

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequ
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .convert.mnre import write_docbin
+from .docbin import write_docbin
 from .extensions import install_extensions, make_record
 
 SPANS_KEY = "entities"

@@ -89,3 +89,31 @@ def complete_descriptions(
             warn(Warnings.ROC_W003.format(label=label, description=fallback))
             result[label] = [fallback]
     return result
+
+
+VARIANTS = ("full", "one", "names")
+
+
+def description_variant(
+    descriptions: Descriptions, labels: Iterable[str], variant: str, none_label: str
+) -> Descriptions:
+    """A description set for an ablation of relation semantics.
+
+    descriptions (Dict[str, List[str]]): The full description set.
+    labels (Iterable[str]): Labels seen in the data (added with name fallbacks).
+    variant (str): "full" (all descriptions), "one" (the first per label) or
+        "names" (the label name only, e.g. "per org member of"; "no relation" for
+        the no-relation label).
+    none_label (str): The no-relation label.
+    RETURNS (Dict[str, List[str]]): The description set of the variant.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(Errors.ROC_E026.format(value=variant, variants=list(VARIANTS)))
+    complete = complete_descriptions(descriptions, labels, none_label)
+    if variant == "full":
+        return complete
+    if variant == "one":
+        return {label: texts[:1] for label, texts in complete.items()}
+    names = {label: [label_as_description(label, none_label)] for label in complete}
+    names[none_label] = ["no relation"]
+    return names

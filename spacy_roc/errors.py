@@ -22,7 +22,9 @@ class Warnings(metaclass=_ErrorsWithCodes):
     )
     ROC_W002 = (
         "Could not read the image of a doc ({reason}); the doc is encoded text-only. "
-        "Check the file or bytes in doc._.image."
+        "Check the file or bytes in doc._.image (relative paths are resolved against "
+        "the component's images_dir). Further unreadable images are not reported one "
+        "by one: their count is in the component's `image_failures`."
     )
     ROC_W003 = (
         "Relation label '{label}' occurs in the training data but has no description. "
@@ -144,6 +146,12 @@ class Errors(metaclass=_ErrorsWithCodes):
     ROC_E102 = "Input file not found: {path}."
     ROC_E103 = "Images folder not found: {path}."
     ROC_E025 = "Corpus path not found: {path}."
+    ROC_E026 = "Unknown description variant {value!r}; use one of {variants}."
+    ROC_E200 = (
+        "The pipeline has no roc_relations component (pipeline: {pipe_names}); it "
+        "cannot be evaluated for relations."
+    )
+    ROC_E201 = "The corpus {path} holds no docs; there is nothing to evaluate."
 
 
 def warn(message: str, category=UserWarning) -> None:

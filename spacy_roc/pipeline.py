@@ -150,6 +150,7 @@ class RelationRetriever(TrainablePipe):
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"relations": {}, "type_pairs": [], "none_label": none_label}
         self._warned_missing_image = False
+        self.image_failures = 0
 
     # -- relation set -----------------------------------------------------------------
 
@@ -237,7 +238,9 @@ class RelationRetriever(TrainablePipe):
         except ImageError as err:
             if self.on_missing_image == "error":
                 raise ValueError(Errors.ROC_E004.format(reason=err.reason)) from err
-            warn(Warnings.ROC_W002.format(reason=err.reason))
+            self.image_failures += 1
+            if self.image_failures == 1:
+                warn(Warnings.ROC_W002.format(reason=err.reason))
             return None
 
     def _batch(self, docs: List[Doc], pairs: Optional[List[List[Pair]]] = None) -> RelationBatch:

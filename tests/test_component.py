@@ -243,3 +243,20 @@ def test_bad_settings_raise(tiny_bert_dir):
         nlp.add_pipe("roc_relations", config={"on_missing_image": "blank"})
     with pytest.raises(ValueError, match=r"\[ROC_E017\]"):
         nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, head="mlp")})
+
+
+def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    network = pipe.model.shims[0].network
+    docs = fresh_docs(text_examples)
+    first = pipe.predict(docs)[1]
+    assert len(network._prototype_cache) == 1
+    train(nlp, text_examples, n_steps=1)
+    assert len(network._prototype_cache) == 0
+    second = pipe.predict(docs)[1]
+    assert not (abs(first - second) < 1e-7).all()
+    # a cached prediction equals a fresh one
+    network.clear_cache()
+    assert (abs(pipe.predict(docs)[1] - second) < 1e-6).all()

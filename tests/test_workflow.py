@@ -1,0 +1,76 @@
+"""A reduced `all` workflow: demo data -> train -> evaluate -> package, then the
+wheel is installed in a fresh virtual environment and loaded offline."""
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import srsly
+
+ROOT = Path(__file__).parents[1]
+TINY_VARS = {
+    "demo_train": 24,
+    "demo_dev": 8,
+    "demo_test": 8,
+    "max_steps": 6,
+    "eval_frequency": 3,
+    "package_name": "roc_ci",
+}
+
+
+def run(cmd, cwd, env=None):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{cmd}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    path = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", path / "project.yml")
+    shutil.copytree(ROOT / "configs", path / "configs")
+    shutil.copytree(ROOT / "assets" / "descriptions", path / "assets" / "descriptions")
+    overrides = [f"--vars.{k}={v}" for k, v in TINY_VARS.items()]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    run([sys.executable, "-m", "spacy", "project", "run", "all", ".", *overrides], cwd=path, env=env)
+    return path
+
+
+def test_workflow_outputs(project):
+    metrics = srsly.read_json(project / "metrics" / "demo" / "metrics.json")
+    for key in ("rel_acc", "rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_f_per_type"):
+        assert key in metrics
+    assert 0.0 <= metrics["rel_acc"] <= 1.0
+    assert (project / "metrics" / "demo" / "metrics_text_only.json").exists()
+    assert (project / "metrics" / "demo" / "metrics_confusion.png").stat().st_size > 0
+    assert "Text-only" in (project / "metrics" / "demo" / "metrics_per_label.md").read_text()
+
+
+def test_package_installs_and_loads_offline(project, tmp_path):
+    wheels = list((project / "packages").glob("**/dist/*.whl"))
+    assert len(wheels) == 1
+    with zipfile.ZipFile(wheels[0]) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith("METADATA"))
+        requires = [l for l in zf.read(meta).decode().splitlines() if l.startswith("Requires-Dist")]
+    assert any("spacy-roc" in r or "spacy_roc" in r for r in requires), requires
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
+    python = str(venv / "bin" / "python")
+    run([python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheels[0])], cwd=tmp_path)
+    script = (
+        "import spacy, json\n"
+        "nlp = spacy.load('en_roc_ci')\n"
+        "doc = nlp.make_doc('Anna drew the red circle. The blue square is a gift for Ben.')\n"
+        "doc.spans['entities'] = [doc[0:1], doc[2:5], doc[6:9], doc[13:14]]\n"
+        "doc._.relation_pairs = [[[2, 5], [0, 1]], [[6, 9], [13, 14]]]\n"
+        "doc = nlp(doc)\n"
+        "print(json.dumps({'labels': list(nlp.get_pipe('roc_relations').labels), 'relations': doc._.relations}))\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OPENBLAS_NUM_THREADS="1")
+    out = run([python, "-c", script], cwd=tmp_path, env=env).stdout.strip().splitlines()[-1]
+    result = srsly.json_loads(out)
+    assert set(result["labels"]) == {"None", "left_of", "above", "drawn_by", "gift_for"}
+    assert isinstance(result["relations"], list)
