@@ -9,6 +9,7 @@ pairs to classify. Swapping one is a config change:
     max_distance = 20
     restrict_types = true
 """
+from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Set, Tuple
 
 from spacy.tokens import Doc, Span
@@ -37,24 +38,32 @@ def make_all_pairs(
     max_distance (Optional[int]): Keep pairs at most this many tokens apart.
     restrict_types (bool): Keep only (head label, tail label) pairs seen with a
         relation in training. Has no effect before training.
-    RETURNS (CandidateFunc): The candidate function.
+    RETURNS (CandidateFunc): The candidate function (picklable, so that pipelines
+        can be sent to spawned worker processes).
     """
+    return AllPairs(max_distance, restrict_types)
 
-    def all_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
+
+@dataclass(frozen=True)
+class AllPairs:
+    """The candidate function of `spacy_roc.all_pairs.v1` (see make_all_pairs)."""
+
+    max_distance: Optional[int] = None
+    restrict_types: bool = False
+
+    def __call__(self, doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
         unique = _dedupe(entities)
         pairs = []
         for head in unique:
             for tail in unique:
                 if _same_span(head, tail):
                     continue
-                if max_distance is not None and span_distance(head, tail) > max_distance:
+                if self.max_distance is not None and span_distance(head, tail) > self.max_distance:
                     continue
-                if restrict_types and type_pairs and (head.label_, tail.label_) not in type_pairs:
+                if self.restrict_types and type_pairs and (head.label_, tail.label_) not in type_pairs:
                     continue
                 pairs.append((head, tail))
         return pairs
-
-    return all_pairs
 
 
 def _dedupe(spans: Iterable[Span]) -> List[Span]:
@@ -75,26 +84,26 @@ def make_annotated_pairs() -> CandidateFunc:
 
     RETURNS (CandidateFunc): The candidate function.
     """
-
-    def annotated_pairs(
-        doc: Doc, entities: List[Span], type_pairs: TypePairs = None
-    ) -> List[Pair]:
-        from .extensions import validate_record
-
-        labels = {(s.start, s.end): s.label_ for s in entities}
-        listed = doc._.relation_pairs
-        if listed is None:
-            listed = [(r["head"], r["tail"]) for r in doc._.relations]
-        pairs = []
-        for head, tail in listed:
-            record = {"head": head, "tail": tail, "label": ""}
-            (hs, he), (ts, te) = validate_record(doc, record)
-            pairs.append(
-                (
-                    Span(doc, hs, he, label=labels.get((hs, he), "")),
-                    Span(doc, ts, te, label=labels.get((ts, te), "")),
-                )
-            )
-        return pairs
-
     return annotated_pairs
+
+
+def annotated_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
+    """The candidate function of `spacy_roc.annotated_pairs.v1` (see
+    make_annotated_pairs); a module-level function, so that it pickles."""
+    from .extensions import validate_record
+
+    labels = {(s.start, s.end): s.label_ for s in entities}
+    listed = doc._.relation_pairs
+    if listed is None:
+        listed = [(r["head"], r["tail"]) for r in doc._.relations]
+    pairs = []
+    for head, tail in listed:
+        record = {"head": head, "tail": tail, "label": ""}
+        (hs, he), (ts, te) = validate_record(doc, record)
+        pairs.append(
+            (
+                Span(doc, hs, he, label=labels.get((hs, he), "")),
+                Span(doc, ts, te, label=labels.get((ts, te), "")),
+            )
+        )
+    return pairs

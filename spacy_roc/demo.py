@@ -33,6 +33,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .docbin import write_docbin
+from .errors import Errors
 from .extensions import install_extensions, make_record
 
 SPANS_KEY = "entities"
@@ -85,7 +86,7 @@ def generate_demo(
     RETURNS (Dict[str, int]): Docs per split, number of images and of relation records.
     """
     if image_size < 12:
-        raise ValueError(f"image_size must be at least 12, not {image_size}.")
+        raise ValueError(Errors.ROC_E027.format(value=image_size))
     output_dir = Path(output_dir)
     images_dir = output_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)

@@ -152,6 +152,13 @@ class Errors(metaclass=_ErrorsWithCodes):
         "cannot be evaluated for relations."
     )
     ROC_E201 = "The corpus {path} holds no docs; there is nothing to evaluate."
+    ROC_E027 = "image_size must be at least 12 pixels, not {value!r}."
+    ROC_E028 = (
+        "The model produced non-finite scores (NaN or inf) for {n_bad} of {n_pairs} "
+        "candidate pairs; its weights are probably corrupt (e.g. saved after a diverged "
+        "training step). Reload or retrain the pipeline."
+    )
+    ROC_E029 = "Unknown pair_pooling {value!r}; use one of {options}."
 
 
 def warn(message: str, category=UserWarning) -> None:

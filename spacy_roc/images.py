@@ -7,14 +7,29 @@ reason; the component turns that into a coded warning plus text-only fallback, o
 coded error, as configured.
 """
 import io
+import struct
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import Errors
 
-# Images above this many pixels are downscaled before preprocessing (Pillow's
-# decompression-bomb guard is 89M pixels; a 6000x4000 photo is 24M).
-MAX_PIXELS = 40_000_000
+# Images above this many pixels are downscaled (in RGB) before preprocessing, so that
+# a batch of large photos holds a bounded amount of memory: a 6000x4000 photo becomes
+# about 2450x1630. The image encoder resizes to its own input size (e.g. 224) anyway.
+MAX_PIXELS = 4_000_000
+# JPEGs at least twice this size on both sides are decoded at a reduced scale
+# (1/2, 1/4 or 1/8, Pillow's `draft`), which bounds the memory of decoding them.
+DRAFT_SIZE = 1024
+# What a broken or hostile file can make Pillow's decoders raise. Anything else (e.g.
+# MemoryError, KeyboardInterrupt) is not an "unreadable image" and propagates.
+_DECODE_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
+    ZeroDivisionError, struct.error,
+)
+# Modes whose alpha channel is composited on white.
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+# 16/32-bit integer and float modes, rescaled to 8 bits.
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 class ImageError(ValueError):
@@ -28,45 +43,68 @@ class ImageError(ValueError):
 def load_image(value: Any, base_dir: Optional[Path] = None) -> Any:
     """Read an image value into an RGB PIL image.
 
+    The value itself is never modified: a PIL image or array given in RGB may be
+    returned as is (or share its memory), every conversion makes a new image.
+
     value (Any): A path, bytes, PIL image or numpy array.
     base_dir (Optional[Path]): Folder against which relative paths are resolved.
-    RETURNS (PIL.Image.Image): The image in RGB mode.
+    RETURNS (PIL.Image.Image): The image in RGB mode, at most MAX_PIXELS pixels.
     RAISES (ImageError): If the value cannot be read as an image.
     RAISES (TypeError): ROC_E002 if the value has an unsupported type.
     """
     from PIL import Image
 
     if isinstance(value, Image.Image):
-        return to_rgb(value)
-    if isinstance(value, (str, Path)):
-        return to_rgb(_open_path(Path(value), base_dir))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return to_rgb(_open_bytes(bytes(value)))
-    if type(value).__module__ == "numpy" and hasattr(value, "shape"):
-        return to_rgb(_from_array(value))
-    raise TypeError(Errors.ROC_E002.format(type=type(value).__name__))
+        image = value
+    elif isinstance(value, (str, Path)):
+        image = _open_path(Path(value), base_dir)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        image = _open_bytes(bytes(value))
+    elif type(value).__module__ == "numpy" and hasattr(value, "shape"):
+        image = _from_array(value)
+    else:
+        raise TypeError(Errors.ROC_E002.format(type=type(value).__name__))
+    try:
+        image.load()  # a PIL image from Image.open is decoded lazily, here
+        return to_rgb(image)
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"image too large to decode safely: {err}") from err
+    except _DECODE_ERRORS as err:
+        # e.g. a lazily opened, truncated PIL image, or a mode Pillow cannot convert
+        raise ImageError(f"cannot read image of mode {image.mode!r}: {err}") from err
 
 
 def _open_path(path: Path, base_dir: Optional[Path]) -> Any:
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
-    if not path.is_file():
-        raise ImageError(f"file not found: {path}")
-    return _open_bytes(path.read_bytes(), str(path))
+    try:
+        if not path.is_file():
+            raise ImageError(f"file not found: {path}")
+        data = path.read_bytes()
+    except (OSError, ValueError) as err:  # permissions, name too long, NUL byte
+        raise ImageError(f"cannot read file {str(path)[:200]}: {err}") from err
+    return _open_bytes(data, str(path))
 
 
 def _open_bytes(data: bytes, source: str = "bytes") -> Any:
-    from PIL import Image, UnidentifiedImageError
+    """Decode encoded image bytes. Pillow's decompression-bomb guard applies: images
+    above `Image.MAX_IMAGE_PIXELS` give Pillow's DecompressionBombWarning, images
+    above twice that are refused (ImageError). Truncated files are refused too:
+    `ImageFile.LOAD_TRUNCATED_IMAGES` is left as the user set it (False by default).
+    """
+    from PIL import Image
 
     if not data:
         raise ImageError(f"empty image data ({source})")
     try:
         image = Image.open(io.BytesIO(data))
+        if image.format == "JPEG":
+            image.draft(None, (DRAFT_SIZE, DRAFT_SIZE))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"cannot decode image ({source}): {err}") from err
     except Image.DecompressionBombError as err:
         raise ImageError(f"image too large to decode safely ({source}): {err}") from err
+    except _DECODE_ERRORS as err:
+        raise ImageError(f"cannot decode image ({source}): {err}") from err
     return image
 
 
@@ -82,23 +120,34 @@ def _from_array(array: Any) -> Any:
 
 def to_rgb(image: Any) -> Any:
     """Convert a PIL image of any mode to RGB, compositing alpha on white and
-    rescaling 16/32-bit and float images to 8 bits.
+    rescaling 16/32-bit and float images to 8 bits; downscale it to MAX_PIXELS.
+    The input image is not modified.
 
     image (PIL.Image.Image): The image.
-    RETURNS (PIL.Image.Image): An RGB image, downscaled if above MAX_PIXELS.
+    RETURNS (PIL.Image.Image): An RGB image of at most MAX_PIXELS pixels.
     """
     from PIL import Image
 
-    if image.width * image.height > MAX_PIXELS:
-        scale = (MAX_PIXELS / (image.width * image.height)) ** 0.5
-        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+    if image.mode in _WIDE_MODES:
         image = _rescale_to_8bit(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode == "La":
+        image = image.convert("LA")
+    if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    return _downscale(image)
+
+
+def _downscale(image: Any) -> Any:
+    n_pixels = image.width * image.height
+    if n_pixels <= MAX_PIXELS:
+        return image
+    scale = (MAX_PIXELS / n_pixels) ** 0.5
+    size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+    return image.resize(size, reducing_gap=2.0)
 
 
 def _rescale_to_8bit(image: Any) -> Any:
@@ -106,6 +155,7 @@ def _rescale_to_8bit(image: Any) -> Any:
     from PIL import Image
 
     array = numpy.asarray(image, dtype=numpy.float64)
+    array = numpy.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
     low, high = float(array.min()), float(array.max())
     scaled = (array - low) / (high - low) * 255.0 if high > low else numpy.zeros_like(array)
     return Image.fromarray(scaled.astype(numpy.uint8), mode="L")

@@ -24,11 +24,15 @@ MIN_MAX_LENGTH = 16
 
 @dataclass
 class MarkedPair:
-    """Wordpiece ids of one marked pair, with the start-marker positions."""
+    """Wordpiece ids of one marked pair, with the start-marker positions and the
+    (start marker, end marker) positions of each marked mention; an end marker cut
+    off by windowing is clamped to the last position."""
 
     input_ids: List[int]
     head_pos: int
     tail_pos: int
+    head_block: Tuple[int, int] = (0, 0)
+    tail_block: Tuple[int, int] = (0, 0)
 
 
 class PairTokenizer:
@@ -75,7 +79,9 @@ class PairTokenizer:
         ids, blocks = self._insert_markers(pieces, head, tail)
         ids, blocks = self._window(ids, blocks, self.max_length - self._n_special)
         full = self.tokenizer.build_inputs_with_special_tokens(ids)
-        return MarkedPair(full, blocks[0][0] + self._prefix, blocks[1][0] + self._prefix)
+        last = self._prefix + len(ids) - 1
+        head, tail = [(b[0] + self._prefix, min(b[1] + self._prefix, last)) for b in blocks]
+        return MarkedPair(full, head[0], tail[0], head, tail)
 
     def _insert_markers(
         self, pieces: Sequence[Sequence[int]], head: Span, tail: Span

@@ -19,6 +19,7 @@ from .errors import Errors
 from .layers.shim import ROCShim
 
 Pair = Tuple[Span, Span]
+POOLINGS = ("marker", "marker_mention")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def build_roc_model(
     learn_scale: bool = True,
     bf16: bool = True,
     max_pairs_per_batch: int = 256,
+    pair_pooling: str = "marker",
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -89,10 +91,15 @@ def build_roc_model(
     learn_scale (bool): Learn the scale.
     bf16 (bool): bfloat16 autocast on CUDA (ignored on CPU).
     max_pairs_per_batch (int): Pairs per forward pass at inference (bounds memory).
+    pair_pooling (str): "marker": the pair vector reads the fused states at the head
+        and tail start markers (ROC). "marker_mention": also the mean fused state of
+        each marked mention.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
         raise ValueError(Errors.ROC_E017.format(value=head))
+    if pair_pooling not in POOLINGS:
+        raise ValueError(Errors.ROC_E029.format(value=pair_pooling, options=list(POOLINGS)))
     cfg = {
         "head": head,
         "fusion_layers": fusion_layers,
@@ -106,6 +113,7 @@ def build_roc_model(
         "max_length": text_encoder.max_length,
         "desc_max_length": (relation_encoder or text_encoder).max_length,
         "n_labels": 0,
+        "pair_pooling": pair_pooling,
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(
@@ -198,9 +206,14 @@ def _text_tensors(shim: ROCShim, batch: RelationBatch, flat: List[Tuple[int, Spa
     for row, e in enumerate(encoded):
         ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids, dtype=torch.long)
         mask[row, : len(e.input_ids)] = 1
-    head_pos = torch.tensor([e.head_pos for e in encoded], dtype=torch.long)  # (P,)
-    tail_pos = torch.tensor([e.tail_pos for e in encoded], dtype=torch.long)  # (P,)
-    return {"input_ids": ids, "attention_mask": mask, "head_pos": head_pos, "tail_pos": tail_pos}
+    head_block = torch.tensor([e.head_block for e in encoded], dtype=torch.long)  # (P, 2)
+    tail_block = torch.tensor([e.tail_block for e in encoded], dtype=torch.long)  # (P, 2)
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "head_block": head_block,
+        "tail_block": tail_block,
+    }
 
 
 def _image_tensors(shim: ROCShim, batch: RelationBatch, flat: List[Tuple[int, Span, Span]]) -> Dict[str, Any]:

@@ -5,6 +5,8 @@ relation's description prototype; the nearest relation is the prediction, its so
 probability the score, and the runner-ups the alternatives. Results are written to
 `doc._.relations`; nothing else on the doc is changed.
 """
+import sys
+import warnings
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -20,7 +22,7 @@ from thinc.types import Floats2d
 
 from .candidates import CandidateFunc
 from .descriptions import clean_descriptions, complete_descriptions, load_descriptions
-from .errors import Errors, Warnings, warn
+from .errors import Errors, Warnings
 from .extensions import install_extensions, make_record, record_key, validate_record
 from .images import ImageError, load_image
 from .model import RelationBatch, RelationSet
@@ -139,8 +141,8 @@ class RelationRetriever(TrainablePipe):
         self.model = model
         self.name = name
         self.candidates = candidates
-        self.threshold = _check_threshold(threshold)
-        self.top_k = _check_top_k(top_k)
+        self.threshold = threshold
+        self.top_k = top_k
         if on_missing_image not in ("text_only", "error"):
             raise ValueError(Errors.ROC_E005.format(value=on_missing_image))
         self.none_label = none_label
@@ -149,8 +151,27 @@ class RelationRetriever(TrainablePipe):
         self.images_dir = images_dir
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"relations": {}, "type_pairs": [], "none_label": none_label}
-        self._warned_missing_image = False
+        # Counts over the component's lifetime; the warnings come once per batch.
+        self.missing_images = 0
         self.image_failures = 0
+
+    @property
+    def threshold(self) -> float:
+        """Minimum probability for a relation to be listed, in [0, 1]."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self._threshold = _check_threshold(value)
+
+    @property
+    def top_k(self) -> int:
+        """Number of runner-up relations listed as alternatives (0 or more)."""
+        return self._top_k
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self._top_k = _check_top_k(value)
 
     # -- relation set -----------------------------------------------------------------
 
@@ -206,7 +227,7 @@ class RelationRetriever(TrainablePipe):
         if self.spans_key is None:
             return list(doc.ents)
         if self.spans_key not in doc.spans:
-            warn(Warnings.ROC_W004.format(key=self.spans_key))
+            _warn_user(Warnings.ROC_W004.format(key=self.spans_key))
             return []
         return list(doc.spans[self.spans_key])
 
@@ -217,37 +238,55 @@ class RelationRetriever(TrainablePipe):
     def _candidates(self, doc: Doc) -> List[Pair]:
         return self.candidates(doc, self._entities(doc), self._type_pairs())
 
-    def _image(self, doc: Doc, cache: Dict[Any, Any]) -> Any:
+    def _images(self, docs: List[Doc], pairs: List[List[Pair]]) -> List[Any]:
+        """The RGB image of each doc with candidate pairs (None: text-only).
+
+        Absent and unreadable images are counted in `missing_images` and
+        `image_failures`, and reported once per batch (ROC_W001, ROC_W002), or raise
+        ROC_E003 / ROC_E004 with on_missing_image = "error". A model without image
+        encoder reads no image at all.
+        """
+        if self.model.shims[0].image_transform is None:
+            return [None] * len(docs)
+        cache: Dict[Any, Any] = {}
+        report = _ImageReport()
+        images = [self._image(doc, cache, report) if p else None for doc, p in zip(docs, pairs)]
+        if report.n_missing:
+            self.missing_images += report.n_missing
+            _warn_user(Warnings.ROC_W001)
+        if report.n_failed:
+            self.image_failures += report.n_failed
+            _warn_user(Warnings.ROC_W002.format(reason=report.first_reason))
+        return images
+
+    def _image(self, doc: Doc, cache: Dict[Any, Any], report: "_ImageReport") -> Any:
         value = doc._.image
         if value is None:
             if self.on_missing_image == "error":
                 raise ValueError(Errors.ROC_E003)
-            if not self._warned_missing_image:
-                warn(Warnings.ROC_W001)
-                self._warned_missing_image = True
+            report.n_missing += 1
             return None
         key = value if isinstance(value, (str, bytes)) else id(value)
         if key not in cache:
-            cache[key] = self._load_image(value)
+            cache[key] = self._load_image(value, report)
+        elif cache[key] is None:
+            report.n_failed += 1
         return cache[key]
 
-    def _load_image(self, value: Any) -> Any:
+    def _load_image(self, value: Any, report: "_ImageReport") -> Any:
         base = Path(self.images_dir) if self.images_dir else None
         try:
             return load_image(value, base)
         except ImageError as err:
             if self.on_missing_image == "error":
                 raise ValueError(Errors.ROC_E004.format(reason=err.reason)) from err
-            self.image_failures += 1
-            if self.image_failures == 1:
-                warn(Warnings.ROC_W002.format(reason=err.reason))
+            report.n_failed += 1
+            report.first_reason = report.first_reason or err.reason
             return None
 
     def _batch(self, docs: List[Doc], pairs: Optional[List[List[Pair]]] = None) -> RelationBatch:
         pairs = pairs if pairs is not None else [self._candidates(doc) for doc in docs]
-        cache: Dict[Any, Any] = {}
-        images = [self._image(doc, cache) if p else None for doc, p in zip(docs, pairs)]
-        return RelationBatch(list(docs), pairs, images, self._relation_set())
+        return RelationBatch(list(docs), pairs, self._images(docs, pairs), self._relation_set())
 
     def _require_initialized(self) -> None:
         if self.model.shims[0].network is None:
@@ -265,8 +304,11 @@ class RelationRetriever(TrainablePipe):
         self._require_initialized()
         docs = list(docs)
         batch = self._batch(docs)
-        logits = self.model.predict(batch)
-        return batch.pairs, _softmax(self.model.ops.to_numpy(logits))
+        logits = self.model.ops.to_numpy(self.model.predict(batch))
+        finite = numpy.isfinite(logits).all(axis=-1)
+        if not finite.all():
+            raise ValueError(Errors.ROC_E028.format(n_bad=int((~finite).sum()), n_pairs=len(finite)))
+        return batch.pairs, _softmax(logits)
 
     def set_annotations(self, docs: Iterable[Doc], scores: Tuple[List[List[Pair]], Floats2d]) -> None:
         """Write the predicted relations to doc._.relations.
@@ -384,8 +426,8 @@ class RelationRetriever(TrainablePipe):
         seen_labels, type_pairs = self._scan_training_data(get_examples())
         self.cfg["relations"] = complete_descriptions(given, seen_labels, self.none_label)
         self.cfg["type_pairs"] = sorted([list(p) for p in type_pairs])
-        if seen_labels and seen_labels <= {self.none_label}:
-            warn(Warnings.ROC_W008.format(none_label=self.none_label))
+        if seen_labels <= {self.none_label}:
+            _warn_user(Warnings.ROC_W008.format(none_label=self.none_label))
         sample = RelationBatch([], [], [], self._relation_set())
         self.model.initialize(X=sample)
 
@@ -433,6 +475,41 @@ def gold_labels(example: Example, pairs: List[Pair], none_label: str) -> List[st
             key = tuple((s.start, s.end) for s in aligned) if len(aligned) == 2 else None
         labels.append(gold.get(key, none_label))
     return labels
+
+
+class _ImageReport:
+    """Absent and unreadable images of one batch."""
+
+    def __init__(self) -> None:
+        self.n_missing = 0
+        self.n_failed = 0
+        self.first_reason = ""
+
+
+def _internal_dirs() -> Tuple[str, ...]:
+    import os
+
+    import spacy
+    import thinc
+
+    packages = (Path(__file__).parent, Path(spacy.__file__).parent, Path(thinc.__file__).parent)
+    return tuple(str(path) + os.sep for path in packages)
+
+
+_INTERNAL_DIRS = _internal_dirs()
+
+
+def _warn_user(message: str) -> None:
+    """Issue a coded UserWarning attributed to the first frame outside spacy-roc,
+    spaCy and thinc: the user's `nlp(doc)`, `nlp.pipe(...)`, `nlp.update(...)` or
+    `nlp.initialize(...)` line, whatever the call depth inside the pipeline. Python's
+    default filter then shows one warning per distinct message and calling line."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _softmax(logits: numpy.ndarray) -> numpy.ndarray:

@@ -48,4 +48,5 @@ def build_network(
         temperature=cfg["temperature"],
         learn_scale=cfg["learn_scale"],
         bf16=cfg["bf16"],
+        pair_pooling=cfg.get("pair_pooling", "marker"),
     )

@@ -36,29 +36,43 @@ class ImageTokenizer(nn.Module):
 
 
 class PairHead(nn.Module):
-    """MLP over the fused states at the head and tail start markers.
+    """MLP over the fused states at the head and tail start markers (and, with
+    pooling "marker_mention", the mean fused state of each marked mention).
 
     width (int): The fused width Dt.
     hidden_width (int): The MLP hidden width.
     output_width (int): The output width Do.
     dropout (float): Dropout rate.
+    pooling (str): "marker" or "marker_mention".
     """
 
-    def __init__(self, width: int, hidden_width: int, output_width: int, dropout: float):
+    def __init__(self, width: int, hidden_width: int, output_width: int, dropout: float, pooling: str = "marker"):
         super().__init__()
+        self.pooling = pooling
+        n_inputs = 2 if pooling == "marker" else 4
         self.mlp = nn.Sequential(
-            nn.Linear(2 * width, hidden_width),
+            nn.Linear(n_inputs * width, hidden_width),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(hidden_width, output_width),
         )
 
-    def forward(self, states: Tensor, head_pos: Tensor, tail_pos: Tensor) -> Tensor:
-        # states: (P, L', Dt); head_pos, tail_pos: (P,)
+    def forward(self, states: Tensor, head_block: Tensor, tail_block: Tensor) -> Tensor:
+        # states: (P, L', Dt); head_block, tail_block: (P, 2) start/end marker positions
         rows = torch.arange(states.shape[0], device=states.device)
-        pair = torch.cat([states[rows, head_pos], states[rows, tail_pos]], dim=-1)
-        # (P, 2 Dt) -> (P, Do)
-        return self.mlp(pair)
+        parts = [states[rows, head_block[:, 0]], states[rows, tail_block[:, 0]]]
+        if self.pooling == "marker_mention":
+            parts += [_block_mean(states, head_block), _block_mean(states, tail_block)]
+        # (P, 2 Dt) or (P, 4 Dt) -> (P, Do)
+        return self.mlp(torch.cat(parts, dim=-1))
+
+
+def _block_mean(states: Tensor, block: Tensor) -> Tensor:
+    """Mean of states[p, start:end + 1] per row. RETURNS (Tensor): (P, Dt)."""
+    positions = torch.arange(states.shape[1], device=states.device).unsqueeze(0)  # (1, L')
+    mask = (positions >= block[:, :1]) & (positions <= block[:, 1:])  # (P, L')
+    mask = mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class RelationEncoder(nn.Module):
@@ -99,6 +113,7 @@ class ROCNetwork(nn.Module):
     temperature (float): Initial softmax temperature (scale = 1 / temperature).
     learn_scale (bool): Whether the scale is learnt.
     bf16 (bool): Run under bfloat16 autocast on CUDA.
+    pair_pooling (str): "marker" or "marker_mention" (see PairHead).
     """
 
     def __init__(
@@ -115,13 +130,14 @@ class ROCNetwork(nn.Module):
         temperature: float,
         learn_scale: bool,
         bf16: bool,
+        pair_pooling: str = "marker",
     ):
         super().__init__()
         width = text_model.config.hidden_size
         self.text_model = text_model
         self.image_tokenizer = image_tokenizer
         self.fusion = self._make_fusion(width, fusion_layers, fusion_heads, dropout)
-        self.pair_head = PairHead(width, hidden_width, output_width, dropout)
+        self.pair_head = PairHead(width, hidden_width, output_width, dropout, pair_pooling)
         self.relation_encoder = relation_encoder
         self.classifier = None if relation_encoder is not None else nn.Linear(output_width, n_labels)
         log_scale = torch.full((1,), math.log(1.0 / temperature))  # (1,): thinc optimizers need >= 1 dim
@@ -146,8 +162,8 @@ class ROCNetwork(nn.Module):
         self,
         input_ids: Tensor,
         attention_mask: Tensor,
-        head_pos: Tensor,
-        tail_pos: Tensor,
+        head_block: Tensor,
+        tail_block: Tensor,
         pixels: Optional[Tensor] = None,
         image_index: Optional[Tensor] = None,
         desc_ids: Optional[Tensor] = None,
@@ -159,7 +175,7 @@ class ROCNetwork(nn.Module):
         """Score entity pairs against relations. RETURNS (Tensor): logits (P, R)."""
         use_bf16 = self.bf16 and input_ids.is_cuda
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            pairs = self.encode_pairs(input_ids, attention_mask, head_pos, tail_pos, pixels, image_index)
+            pairs = self.encode_pairs(input_ids, attention_mask, head_block, tail_block, pixels, image_index)
             if self.classifier is not None:
                 return self.classifier(pairs).float()  # (P, R)
             protos = self.prototypes(desc_ids, desc_mask, desc_labels, n_labels, relation_key)
@@ -171,8 +187,8 @@ class ROCNetwork(nn.Module):
         self,
         input_ids: Tensor,
         attention_mask: Tensor,
-        head_pos: Tensor,
-        tail_pos: Tensor,
+        head_block: Tensor,
+        tail_block: Tensor,
         pixels: Optional[Tensor],
         image_index: Optional[Tensor],
     ) -> Tensor:
@@ -180,14 +196,14 @@ class ROCNetwork(nn.Module):
         # (P, L, Dt)
         text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.fusion is None:
-            return self.pair_head(text, head_pos, tail_pos)
+            return self.pair_head(text, head_block, tail_block)
         tokens, keep = text, attention_mask.bool()
         if pixels is not None and self.image_tokenizer is not None:
             image_tokens, image_keep = self._pair_images(pixels, image_index)
             tokens = torch.cat([text, image_tokens.to(text.dtype)], dim=1)  # (P, L + T, Dt)
             keep = torch.cat([keep, image_keep], dim=1)
         fused = self.fusion(tokens, src_key_padding_mask=~keep)
-        return self.pair_head(fused, head_pos, tail_pos)
+        return self.pair_head(fused, head_block, tail_block)
 
     def _pair_images(self, pixels: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
         # Each distinct image is encoded once and shared by all pairs of its doc.

@@ -1,0 +1,470 @@
+"""Bad input and faults: each case ends in a result, a coded error, or a coded warning
+plus a defined fallback; input docs are never changed."""
+import io
+import json
+import math
+import warnings
+from contextlib import contextmanager
+
+import numpy
+import pytest
+import spacy
+import srsly
+from PIL import Image
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+from conftest import make_doc, make_nlp, solid_image, to_example
+from spacy_roc.candidates import make_all_pairs
+from spacy_roc.corpus import RelationCorpus
+from spacy_roc.extensions import RELATIONS_KEY, validate_record
+
+BLANK = spacy.blank("en")
+TRAIN = [
+    ("anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "drew"), (1, 0, "None")]),
+    ("ben owns the blue square", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "owns"), (1, 0, "None")]),
+]
+TWO_ENTS = [(0, 1, "PERSON"), (2, 5, "SHAPE")]
+
+
+def train_examples(image=True):
+    red = solid_image((255, 0, 0)) if image else None
+    return [to_example(BLANK, make_doc(BLANK, t, e, r, image=red)) for t, e, r in TRAIN]
+
+
+@pytest.fixture(scope="module")
+def nlp(tiny_bert_dir):
+    nlp = make_nlp(tiny_bert_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nlp.initialize(lambda: train_examples())
+    return nlp
+
+
+@pytest.fixture
+def pipe(nlp):
+    """The component, with its settings restored after the test."""
+    pipe = nlp.get_pipe("roc_relations")
+    saved = (pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.on_missing_image, pipe.candidates)
+    relations = dict(pipe.cfg["relations"])
+    yield pipe
+    pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.on_missing_image, pipe.candidates = saved
+    pipe.cfg["relations"] = relations
+
+
+@contextmanager
+def list_every_pair(pipe):
+    """Make the component list every candidate pair (an untrained model predicts the
+    no-relation label everywhere, which would leave nothing to compare)."""
+    saved = pipe.none_label
+    pipe.none_label = "__no_such_label__"
+    try:
+        yield
+    finally:
+        pipe.none_label = saved
+
+
+def doc_with(text="anna drew the red circle", ents=TWO_ENTS, image=None):
+    return make_doc(BLANK, text, ents, [], image=image)
+
+
+def roc_warnings(record, code):
+    return [w for w in record if code in str(w.message)]
+
+
+def encode(image, fmt="PNG"):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def assert_valid_records(doc, none_label="None", threshold=0.0, n_labels=None, top_k=None):
+    """doc._.relations is a list of valid, JSON- and msgpack-safe records."""
+    records = doc._.relations
+    assert isinstance(records, list)
+    assert json.loads(json.dumps(records, allow_nan=False)) == records
+    assert srsly.msgpack_loads(srsly.msgpack_dumps(records)) is not None
+    for record in records:
+        assert set(record) == {"head", "tail", "label", "score", "alternatives"}
+        head, tail = validate_record(doc, record)  # offsets inside the doc, head != tail
+        assert head != tail
+        assert isinstance(record["score"], float) and 0.0 <= record["score"] <= 1.0
+        assert record["score"] >= threshold and record["label"] != none_label
+        for label, score in record["alternatives"]:
+            assert isinstance(label, str) and isinstance(score, float)
+            assert 0.0 <= score <= record["score"] + 1e-6
+        if n_labels is not None and top_k is not None:
+            assert len(record["alternatives"]) == min(top_k, n_labels - 1)
+
+
+def snapshot(doc):
+    """Everything on a doc except doc._.relations, image by identity and content."""
+    image = doc._.image
+    if isinstance(image, numpy.ndarray):
+        content = (image.shape, str(image.dtype), image.tobytes())
+    elif isinstance(image, Image.Image):
+        content = (image.mode, image.size, image.tobytes())
+    else:
+        content = image
+    return {
+        "tokens": [(t.text, t.whitespace_) for t in doc],
+        "ents": [(e.start, e.end, e.label_) for e in doc.ents],
+        "spans": {k: [(s.start, s.end, s.label_) for s in g] for k, g in doc.spans.items()},
+        "image": (id(image), type(image), content),
+        "pairs": doc._.relation_pairs,
+        "user_data": sorted(str(k) for k in doc.user_data if k != RELATIONS_KEY),
+    }
+
+
+def same_relations(docs_a, docs_b):
+    for a, b in zip(docs_a, docs_b):
+        assert [(r["head"], r["tail"], r["label"]) for r in a._.relations] == [
+            (r["head"], r["tail"], r["label"]) for r in b._.relations
+        ]
+        for ra, rb in zip(a._.relations, b._.relations):
+            assert ra["score"] == pytest.approx(rb["score"], abs=1e-5)
+
+
+# -- images ---------------------------------------------------------------------------
+
+
+def test_missing_image_warns_once_per_batch(nlp, pipe):
+    before = pipe.missing_images
+    with pytest.warns(UserWarning) as record:
+        docs = list(nlp.pipe([doc_with() for _ in range(4)], batch_size=2))
+    assert len(roc_warnings(record, "ROC_W001")) == 2
+    assert pipe.missing_images - before == 4
+    assert all(d._.relations == [] or isinstance(d._.relations, list) for d in docs)
+    with pytest.warns(UserWarning, match="ROC_W001"):  # not silenced for good
+        nlp(doc_with())
+
+
+def test_warnings_point_at_the_calling_line(nlp, pipe):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        nlp(doc_with())
+        list(nlp.pipe([doc_with(image=b"broken")]))
+        nlp.update([to_example(BLANK, make_doc(BLANK, TRAIN[0][0], TRAIN[0][1], TRAIN[0][2]))])
+    codes = [w for w in record if "ROC_W00" in str(w.message)]
+    assert {str(w.message)[:10] for w in codes} == {"[ROC_W001]", "[ROC_W002]"}
+    assert all(w.filename == __file__ for w in codes), [(w.filename, w.lineno) for w in codes]
+
+
+def test_unreadable_images_fall_back_to_text_only(nlp, pipe, tmp_path):
+    truncated = encode(Image.fromarray(numpy.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype="uint8")), "JPEG")
+    bad = [
+        str(tmp_path / "missing.png"),
+        tmp_path / "missing.jpg",
+        b"",
+        b"not an image",
+        truncated[: len(truncated) // 2],
+        Image.open(io.BytesIO(truncated[: len(truncated) // 2])),
+        numpy.zeros((4, 4, 3), dtype="float32"),
+        numpy.zeros((4, 4, 2), dtype="uint8"),
+    ]
+    before = pipe.image_failures
+    with list_every_pair(pipe), pytest.warns(UserWarning) as record:
+        docs = list(nlp.pipe([doc_with(image=value) for value in bad], batch_size=len(bad)))
+        text_only = list(nlp.pipe([doc_with() for _ in bad], batch_size=len(bad)))
+    assert len(roc_warnings(record, "ROC_W002")) == 1
+    assert pipe.image_failures - before == len(bad)
+    assert all(d._.relations for d in docs)
+    same_relations(docs, text_only)
+
+
+def test_on_missing_image_error(nlp, pipe):
+    pipe.on_missing_image = "error"
+    with pytest.raises(ValueError, match=r"\[ROC_E003\]"):
+        nlp(doc_with())
+    with pytest.raises(ValueError, match=r"\[ROC_E004\].*cannot decode"):
+        nlp(doc_with(image=b"broken"))
+    with pytest.raises(TypeError, match=r"\[ROC_E002\]"):
+        nlp(doc_with(image=12))
+
+
+ODD_IMAGES = {
+    "rgba": Image.new("RGBA", (20, 10), (1, 2, 3, 0)),
+    "gray": Image.new("L", (20, 10)),
+    "palette": Image.new("P", (20, 10)),
+    "cmyk": Image.new("CMYK", (20, 10)),
+    "16bit": Image.new("I;16", (20, 10), 4000),
+    "float": Image.new("F", (20, 10), 0.5),
+    "bilevel": Image.new("1", (20, 10)),
+    "1x1": Image.new("RGB", (1, 1)),
+    "large_jpeg": encode(Image.new("RGB", (6000, 4000), (30, 60, 90)), "JPEG"),
+    "gray_array": numpy.zeros((10, 20), dtype="uint8"),
+    "rgba_array": numpy.zeros((10, 20, 4), dtype="uint8"),
+    "cmyk_jpeg_bytes": encode(Image.new("CMYK", (20, 10)), "JPEG"),
+}
+
+
+def test_odd_images_are_used(nlp, pipe):
+    docs = [doc_with(image=value) for value in ODD_IMAGES.values()]
+    snapshots = [snapshot(d) for d in docs]
+    with warnings.catch_warnings(record=True) as record, list_every_pair(pipe):
+        warnings.simplefilter("always")
+        out = list(nlp.pipe(docs, batch_size=4))
+    assert not [w for w in record if "ROC_" in str(w.message)]
+    assert [snapshot(d) for d in out] == snapshots
+    for doc in out:
+        assert doc._.relations
+        assert_valid_records(doc, none_label="__no_such_label__")
+
+
+def test_mixed_batch_image_docs_unaffected_by_others(nlp, pipe):
+    red, blue = solid_image((255, 0, 0)), solid_image((0, 0, 255))
+    with list_every_pair(pipe), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = [nlp(doc_with(image=red)), nlp(doc_with(image=blue)), nlp(doc_with())]
+        mixed = list(nlp.pipe([doc_with(image=red), doc_with(), doc_with(image=b"x"), doc_with(image=blue)], batch_size=4))
+    same_relations([mixed[0], mixed[3], mixed[1], mixed[2]], alone + [alone[2]])
+
+
+def test_text_only_model_reads_no_image(tiny_bert_dir):
+    nlp = make_nlp(tiny_bert_dir, image_encoder=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nlp.initialize(lambda: train_examples())
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        docs = list(nlp.pipe([doc_with(), doc_with(image=b"broken"), doc_with(image=solid_image((1, 2, 3)))]))
+    assert not [w for w in record if "ROC_W00" in str(w.message)]
+    assert nlp.get_pipe("roc_relations").image_failures == 0
+    assert all(isinstance(d._.relations, list) for d in docs)
+
+
+# -- text and spans -------------------------------------------------------------------
+
+
+def test_empty_docs_and_few_entities(nlp, pipe):
+    docs = [BLANK(""), BLANK("the red circle"), doc_with("anna drew", [(0, 1, "PERSON")]), BLANK(" ")]
+    with list_every_pair(pipe):
+        out = list(nlp.pipe(docs))
+    assert [d._.relations for d in out] == [[], [], [], []]
+    assert nlp.update([Example(BLANK(""), BLANK(""))]) == {"roc_relations": 0.0}
+
+
+def test_many_entities_are_scored_in_bounded_chunks(nlp, pipe, monkeypatch):
+    import spacy_roc.model
+
+    words = ("anna ben carl dora " * 8).split()
+    doc = Doc(BLANK.vocab, words=words)
+    doc.ents = [Span(doc, i, i + 1, "PERSON") for i in range(len(words))]  # 32 entities: 992 pairs
+    doc._.image = solid_image((0, 255, 0))
+    sizes = []
+    collate = spacy_roc.model.collate
+
+    def spy(shim, batch, flat):
+        sizes.append(len(flat))
+        return collate(shim, batch, flat)
+
+    monkeypatch.setattr(spacy_roc.model, "collate", spy)
+    monkeypatch.setitem(pipe.model.attrs, "max_pairs_per_batch", 100)
+    with list_every_pair(pipe):
+        out = nlp(doc.copy())
+    assert sum(sizes) == 32 * 31 and max(sizes) <= 100 and len(sizes) == 10
+    assert len(out._.relations) == 32 * 31
+    assert_valid_records(out, none_label="__no_such_label__")
+
+
+def test_overlapping_spans(nlp, pipe):
+    pipe.spans_key = "entities"
+    doc = BLANK("anna drew the red circle and ben")
+    doc.spans["entities"] = [
+        Span(doc, 0, 1, "PERSON"), Span(doc, 2, 5, "SHAPE"), Span(doc, 3, 5, "SHAPE"),
+        Span(doc, 3, 4, "COLOUR"), Span(doc, 2, 5, "OBJECT"), Span(doc, 0, 7, "CLAUSE"),
+    ]
+    before = snapshot(doc)
+    with list_every_pair(pipe):
+        out = nlp(doc)
+    assert snapshot(out) == before
+    assert_valid_records(out, none_label="__no_such_label__")
+    keys = [(tuple(r["head"]), tuple(r["tail"])) for r in out._.relations]
+    assert len(keys) == len(set(keys)) == 5 * 4  # (2, 5) listed twice: deduplicated
+    pipe.spans_key = "no_such_group"
+    with pytest.warns(UserWarning, match="ROC_W004"):
+        assert nlp(BLANK("anna drew"))._.relations == []
+
+
+def test_labels_never_seen_in_training(nlp, pipe):
+    ents = [(0, 1, "ALIEN_BEING"), (2, 5, "GADGET")]
+    pipe.candidates = make_all_pairs(restrict_types=True)
+    assert pipe.cfg["type_pairs"] == [["PERSON", "SHAPE"]]
+    with list_every_pair(pipe):
+        assert nlp(doc_with(ents=ents, image=solid_image((1, 1, 1))))._.relations == []
+        pipe.candidates = make_all_pairs(restrict_types=False)
+        out = nlp(doc_with(ents=ents, image=solid_image((1, 1, 1))))
+    assert len(out._.relations) == 2
+    assert_valid_records(out, none_label="__no_such_label__")
+
+
+def test_docs_far_longer_than_max_length(nlp, pipe):
+    words = ["anna"] + ["the"] * 600 + ["red", "circle"]
+    doc = Doc(BLANK.vocab, words=words)
+    doc.ents = [Span(doc, 0, 1, "PERSON"), Span(doc, 601, 603, "SHAPE")]
+    with list_every_pair(pipe):
+        out = nlp(doc)
+    assert len(out._.relations) == 2
+    assert_valid_records(out, none_label="__no_such_label__")
+
+
+# -- labels and descriptions ----------------------------------------------------------
+
+
+def test_gold_label_without_description(tiny_bert_dir, nlp, pipe):
+    fresh = make_nlp(tiny_bert_dir)
+    with pytest.warns(UserWarning, match="ROC_W003.*'owns'"):
+        fresh.initialize(lambda: train_examples())
+    assert fresh.get_pipe("roc_relations").relations["owns"] == ["owns"]
+    unknown = to_example(BLANK, make_doc(BLANK, TRAIN[0][0], TRAIN[0][1], [(0, 1, "likes")], image=solid_image((0, 0, 0))))
+    with pytest.raises(ValueError, match=r"\[ROC_E008\] Gold relation label 'likes'"):
+        nlp.update([unknown])
+
+
+def test_descriptions_and_add_relation(nlp, pipe):
+    with pytest.warns(UserWarning, match="ROC_W005"):
+        pipe.add_relation("likes", ["", "the head likes the tail", "the head likes the tail "])
+    assert pipe.relations["likes"] == ["the head likes the tail"]
+    for bad in ([], [""], ["  "], [None]):
+        with pytest.raises(ValueError, match=r"\[ROC_E010\]"):
+            pipe.add_relation("hates", bad)
+    with pytest.raises(ValueError, match=r"\[ROC_E009\]"):
+        pipe.add_relation("likes", ["other"])
+    pipe.add_relation("likes", ["the head is fond of the tail"], overwrite=True)
+    assert pipe.relations["likes"] == ["the head is fond of the tail"]
+    with pytest.raises(ValueError, match=r"\[ROC_E019\]"):
+        pipe.remove_relation("None")
+    with list_every_pair(pipe):
+        assert_valid_records(nlp(doc_with(image=solid_image((5, 5, 5)))), none_label="__no_such_label__")
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0001, float("nan"), float("inf"), "0.5", True, None])
+def test_threshold_outside_unit_interval(pipe, value):
+    with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
+        pipe.threshold = value
+    if isinstance(value, float) and math.isfinite(value):  # the others fail spaCy's config checks
+        with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
+            spacy.blank("en").add_pipe("roc_relations", config={"threshold": value})
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3", None])
+def test_bad_top_k(pipe, value):
+    with pytest.raises(ValueError, match=r"\[ROC_E007\]"):
+        pipe.top_k = value
+
+
+def test_threshold_and_top_k_extremes(nlp, pipe):
+    n_labels = len(pipe.labels)
+    for top_k in (0, 1, n_labels - 1, n_labels + 50):
+        pipe.top_k = top_k
+        with list_every_pair(pipe):
+            out = nlp(doc_with(image=solid_image((9, 9, 9))))
+        assert out._.relations
+        assert_valid_records(out, none_label="__no_such_label__", n_labels=n_labels, top_k=top_k)
+    pipe.threshold = 1.0
+    with list_every_pair(pipe):
+        out = nlp(doc_with(image=solid_image((9, 9, 9))))
+    assert all(r["score"] == 1.0 for r in out._.relations)
+
+
+# -- training -------------------------------------------------------------------------
+
+
+def test_corpus_without_relations(tiny_bert_dir):
+    nlp = make_nlp(tiny_bert_dir)
+    examples = [to_example(BLANK, make_doc(BLANK, t, e, [], image=solid_image((1, 2, 3)))) for t, e, _ in TRAIN]
+    with pytest.warns(UserWarning, match="ROC_W008"):
+        nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("roc_relations").labels == ("None",)
+    losses = nlp.update(examples)
+    assert math.isfinite(losses["roc_relations"])
+    assert all(d._.relations == [] for d in nlp.pipe([eg.predicted.copy() for eg in examples]))
+
+
+def test_dev_label_absent_from_train(nlp, pipe):
+    dev = to_example(BLANK, make_doc(BLANK, TRAIN[0][0], TRAIN[0][1], [(0, 1, "likes")], image=solid_image((0, 0, 0))))
+    scores = nlp.evaluate([dev])
+    assert scores["rel_f_per_type"]["likes"]["r"] == 0.0
+    assert scores["rel_micro_r"] == 0.0
+
+
+def test_nan_weights_stop_training_and_prediction(nlp, pipe):
+    import torch
+
+    network = pipe.model.shims[0].network
+    parameter = next(p for n, p in network.named_parameters() if "embeddings" in n)
+    saved = parameter.detach().clone()
+    try:
+        with torch.no_grad():
+            parameter.fill_(float("nan"))
+        network.clear_cache()
+        with pytest.raises(ValueError, match=r"\[ROC_E012\] The loss is not finite"):
+            nlp.update(train_examples())
+        with pytest.raises(ValueError, match=r"\[ROC_E028\]"):
+            nlp(doc_with(image=solid_image((0, 0, 0))))
+    finally:
+        with torch.no_grad():
+            parameter.copy_(saved)
+        network.clear_cache()
+    assert math.isfinite(nlp.update(train_examples())["roc_relations"])
+
+
+# -- data files -----------------------------------------------------------------------
+
+
+def test_spacy_file_whose_docs_lack_images(nlp, pipe, tmp_path):
+    docs = [make_doc(BLANK, t, e, r) for t, e, r in TRAIN]
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "train.spacy")
+    examples = list(RelationCorpus(tmp_path / "train.spacy", images_dir=tmp_path)(nlp))
+    assert all(eg.predicted._.image is None for eg in examples)
+    with pytest.warns(UserWarning, match="ROC_W001"):
+        losses = nlp.update(examples)
+    assert math.isfinite(losses["roc_relations"])
+
+
+# -- multiprocessing, serialization ---------------------------------------------------
+
+
+def test_pipe_with_two_processes_matches_call(nlp, pipe, tmp_path):
+    import pickle
+
+    pickle.loads(pickle.dumps(pipe.candidates))  # spawned workers need it
+    pickle.loads(pickle.dumps(pipe.model))
+    path = tmp_path / "blue.png"
+    Image.fromarray(solid_image((0, 0, 255))).save(path)
+    images = [solid_image((255, 0, 0)), encode(Image.new("RGB", (8, 8), (0, 255, 0))), str(path), None, b"broken"]
+    texts = [TRAIN[i % 2][0] for i in range(len(images))]
+    with list_every_pair(pipe), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = [nlp(doc_with(t, image=img)) for t, img in zip(texts, images)]
+        multi = list(nlp.pipe([doc_with(t, image=img) for t, img in zip(texts, images)], n_process=2, batch_size=2))
+    assert all(d._.relations for d in single)
+    same_relations(multi, single)
+    assert isinstance(multi[0]._.image, numpy.ndarray) and multi[2]._.image == str(path)
+
+
+def test_docbin_round_trip_keeps_images_and_relations(nlp, pipe, tmp_path):
+    (tmp_path / "a.png").write_bytes(encode(Image.new("RGB", (4, 4))))
+    images = [str(tmp_path / "a.png"), tmp_path / "a.png", encode(Image.new("RGB", (4, 4))), solid_image((1, 2, 3)), None]
+    with list_every_pair(pipe), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        docs = list(nlp.pipe([doc_with(image=img) for img in images]))
+    data = DocBin(docs=docs, store_user_data=True).to_bytes()
+    back = list(DocBin().from_bytes(data).get_docs(BLANK.vocab))
+    for doc, loaded in zip(docs, back):
+        assert loaded._.relations == doc._.relations and doc._.relations
+        if isinstance(doc._.image, numpy.ndarray):
+            assert numpy.array_equal(loaded._.image, doc._.image)
+        else:
+            assert loaded._.image == doc._.image
+        loaded2 = Doc(BLANK.vocab).from_bytes(doc.to_bytes())
+        assert loaded2._.relations == doc._.relations
+    assert back[1]._.image == str(tmp_path / "a.png")  # a Path is stored as str
+    assert docs[0]._.relations == [record for record in json.loads(json.dumps(docs[0]._.relations))]
+
+
+def test_demo_image_size_is_a_coded_error(tmp_path):
+    from spacy_roc.demo import generate_demo
+
+    with pytest.raises(ValueError, match=r"\[ROC_E027\]"):
+        generate_demo(tmp_path, n_train=1, n_dev=1, n_test=1, image_size=8)
