@@ -4,7 +4,12 @@ Codes follow spaCy's convention: ``Errors.E001`` renders as ``"[E001] ..."`` and
 ``Warnings.W001`` as ``"[W001] ..."``, so tests and users can match on the code. The
 codes are namespaced by the ``ROC`` prefix so they never collide with spaCy's own.
 """
+import os
+import sys
 import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Tuple
 
 
 class _ErrorsWithCodes(type):
@@ -23,8 +28,8 @@ class Warnings(metaclass=_ErrorsWithCodes):
     ROC_W002 = (
         "Could not read the image of a doc ({reason}); the doc is encoded text-only. "
         "Check the file or bytes in doc._.image (relative paths are resolved against "
-        "the component's images_dir). Further unreadable images are not reported one "
-        "by one: their count is in the component's `image_failures`."
+        "the component's images_dir). One warning per batch names the first such "
+        "image; the component counts all of them in `image_failures`."
     )
     ROC_W003 = (
         "Relation label '{label}' occurs in the training data but has no description. "
@@ -159,8 +164,27 @@ class Errors(metaclass=_ErrorsWithCodes):
         "training step). Reload or retrain the pipeline."
     )
     ROC_E029 = "Unknown pair_pooling {value!r}; use one of {options}."
+    ROC_E030 = "Unknown fusion_attention {value!r}; use one of {options}."
+
+
+@lru_cache(maxsize=1)
+def _internal_dirs() -> Tuple[str, ...]:
+    import spacy
+    import thinc
+
+    packages = (Path(__file__).parent, Path(spacy.__file__).parent, Path(thinc.__file__).parent)
+    return tuple(str(path) + os.sep for path in packages)
 
 
 def warn(message: str, category=UserWarning) -> None:
-    """Issue a coded warning with the stack level of the caller's caller."""
-    warnings.warn(message, category, stacklevel=3)
+    """Issue a coded warning attributed to the first frame outside spacy-roc, spaCy
+    and thinc: the user's `nlp(doc)`, `nlp.pipe(...)`, `nlp.update(...)` or
+    `nlp.initialize(...)` line, whatever the call depth inside the pipeline. Python's
+    default filter then shows one warning per distinct message and calling line."""
+    internal = _internal_dirs()
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

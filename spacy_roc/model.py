@@ -20,6 +20,7 @@ from .layers.shim import ROCShim
 
 Pair = Tuple[Span, Span]
 POOLINGS = ("marker", "marker_mention")
+FUSION_ATTENTION = ("full", "cross")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def build_roc_model(
     bf16: bool = True,
     max_pairs_per_batch: int = 256,
     pair_pooling: str = "marker",
+    fusion_attention: str = "full",
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -94,12 +96,17 @@ def build_roc_model(
     pair_pooling (str): "marker": the pair vector reads the fused states at the head
         and tail start markers (ROC). "marker_mention": also the mean fused state of
         each marked mention.
+    fusion_attention (str): "full": self-attention over [text ; image] (ROC).
+        "cross": in the fusion layers, text tokens attend only to themselves and to
+        the image tokens (the text encoder has already mixed the text).
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
         raise ValueError(Errors.ROC_E017.format(value=head))
     if pair_pooling not in POOLINGS:
         raise ValueError(Errors.ROC_E029.format(value=pair_pooling, options=list(POOLINGS)))
+    if fusion_attention not in FUSION_ATTENTION:
+        raise ValueError(Errors.ROC_E030.format(value=fusion_attention, options=list(FUSION_ATTENTION)))
     cfg = {
         "head": head,
         "fusion_layers": fusion_layers,
@@ -114,6 +121,7 @@ def build_roc_model(
         "desc_max_length": (relation_encoder or text_encoder).max_length,
         "n_labels": 0,
         "pair_pooling": pair_pooling,
+        "fusion_attention": fusion_attention,
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(

@@ -5,8 +5,6 @@ relation's description prototype; the nearest relation is the prediction, its so
 probability the score, and the runner-ups the alternatives. Results are written to
 `doc._.relations`; nothing else on the doc is changed.
 """
-import sys
-import warnings
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -22,7 +20,7 @@ from thinc.types import Floats2d
 
 from .candidates import CandidateFunc
 from .descriptions import clean_descriptions, complete_descriptions, load_descriptions
-from .errors import Errors, Warnings
+from .errors import Errors, Warnings, warn
 from .extensions import install_extensions, make_record, record_key, validate_record
 from .images import ImageError, load_image
 from .model import RelationBatch, RelationSet
@@ -227,7 +225,7 @@ class RelationRetriever(TrainablePipe):
         if self.spans_key is None:
             return list(doc.ents)
         if self.spans_key not in doc.spans:
-            _warn_user(Warnings.ROC_W004.format(key=self.spans_key))
+            warn(Warnings.ROC_W004.format(key=self.spans_key))
             return []
         return list(doc.spans[self.spans_key])
 
@@ -253,10 +251,10 @@ class RelationRetriever(TrainablePipe):
         images = [self._image(doc, cache, report) if p else None for doc, p in zip(docs, pairs)]
         if report.n_missing:
             self.missing_images += report.n_missing
-            _warn_user(Warnings.ROC_W001)
+            warn(Warnings.ROC_W001)
         if report.n_failed:
             self.image_failures += report.n_failed
-            _warn_user(Warnings.ROC_W002.format(reason=report.first_reason))
+            warn(Warnings.ROC_W002.format(reason=report.first_reason))
         return images
 
     def _image(self, doc: Doc, cache: Dict[Any, Any], report: "_ImageReport") -> Any:
@@ -427,7 +425,7 @@ class RelationRetriever(TrainablePipe):
         self.cfg["relations"] = complete_descriptions(given, seen_labels, self.none_label)
         self.cfg["type_pairs"] = sorted([list(p) for p in type_pairs])
         if seen_labels <= {self.none_label}:
-            _warn_user(Warnings.ROC_W008.format(none_label=self.none_label))
+            warn(Warnings.ROC_W008.format(none_label=self.none_label))
         sample = RelationBatch([], [], [], self._relation_set())
         self.model.initialize(X=sample)
 
@@ -484,32 +482,6 @@ class _ImageReport:
         self.n_missing = 0
         self.n_failed = 0
         self.first_reason = ""
-
-
-def _internal_dirs() -> Tuple[str, ...]:
-    import os
-
-    import spacy
-    import thinc
-
-    packages = (Path(__file__).parent, Path(spacy.__file__).parent, Path(thinc.__file__).parent)
-    return tuple(str(path) + os.sep for path in packages)
-
-
-_INTERNAL_DIRS = _internal_dirs()
-
-
-def _warn_user(message: str) -> None:
-    """Issue a coded UserWarning attributed to the first frame outside spacy-roc,
-    spaCy and thinc: the user's `nlp(doc)`, `nlp.pipe(...)`, `nlp.update(...)` or
-    `nlp.initialize(...)` line, whatever the call depth inside the pipeline. Python's
-    default filter then shows one warning per distinct message and calling line."""
-    frame = sys._getframe(1)
-    level = 2
-    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
-        frame = frame.f_back
-        level += 1
-    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _softmax(logits: numpy.ndarray) -> numpy.ndarray:

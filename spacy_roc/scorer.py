@@ -6,6 +6,7 @@ record, or the no-relation label when the component listed no record for it (it
 predicted the no-relation label or scored under the threshold). Gold pairs that the
 candidate function never proposed therefore count as false negatives.
 """
+from functools import partial
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from spacy.scorer import PRFScore
@@ -84,14 +85,15 @@ def score_relations(
     return score_label_pairs(pairs, none_label)
 
 
+def _score(examples: Iterable[Example], *, fixed_none_label: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    label = fixed_none_label if fixed_none_label is not None else kwargs.get("none_label", "None")
+    return score_relations(examples, none_label=label)
+
+
 @registry.scorers("spacy_roc.relation_scorer.v1")
 def make_relation_scorer(none_label: Optional[str] = None) -> Callable[..., Dict[str, Any]]:
     """Registered scorer. If none_label is None, the component's own none_label is
-    used (the component passes it as a keyword argument).
+    used (the component passes it as a keyword argument). The scorer is a
+    module-level partial, so pipelines stay picklable (nlp.pipe(n_process=...)).
     """
-
-    def scorer(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        label = none_label if none_label is not None else kwargs.get("none_label", "None")
-        return score_relations(examples, none_label=label)
-
-    return scorer
+    return partial(_score, fixed_none_label=none_label)

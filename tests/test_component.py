@@ -260,3 +260,27 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
     # a cached prediction equals a fresh one
     network.clear_cache()
     assert (abs(pipe.predict(docs)[1] - second) < 1e-6).all()
+
+
+@pytest.mark.parametrize("overrides", [{"pair_pooling": "marker_mention"}, {"fusion_attention": "cross"}])
+def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_path, overrides):
+    nlp = make_nlp(tiny_bert_dir, **overrides)
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    pipe.update(text_examples, sgd=None)
+    network = pipe.model.shims[0].network
+    missing = [n for n, p in network.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    docs = [nlp(d) for d in fresh_docs(text_examples)]
+    nlp.to_disk(tmp_path / "p")
+    nlp2 = spacy.load(tmp_path / "p")
+    assert nlp2.get_pipe("roc_relations").model.shims[0].cfg[next(iter(overrides))] == next(iter(overrides.values()))
+    assert_same_relations([nlp2(d) for d in fresh_docs(text_examples)], docs)
+
+
+def test_unknown_model_options_raise(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[ROC_E029\]"):
+        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, pair_pooling="max")})
+    with pytest.raises(ValueError, match=r"\[ROC_E030\]"):
+        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, fusion_attention="sparse")})

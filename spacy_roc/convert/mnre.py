@@ -37,7 +37,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import Errors, Warnings
-from ..docbin import read_docbin, write_docbin  # noqa: F401  (re-exported)
+from ..docbin import write_docbin
 from ..extensions import install_extensions, make_record
 
 SPANS_KEY = "entities"

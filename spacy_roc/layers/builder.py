@@ -49,4 +49,5 @@ def build_network(
         learn_scale=cfg["learn_scale"],
         bf16=cfg["bf16"],
         pair_pooling=cfg.get("pair_pooling", "marker"),
+        fusion_attention=cfg.get("fusion_attention", "full"),
     )

@@ -114,6 +114,8 @@ class ROCNetwork(nn.Module):
     learn_scale (bool): Whether the scale is learnt.
     bf16 (bool): Run under bfloat16 autocast on CUDA.
     pair_pooling (str): "marker" or "marker_mention" (see PairHead).
+    fusion_attention (str): "full" self-attention over [text ; image], or "cross":
+        text tokens attend only to themselves and the image tokens.
     """
 
     def __init__(
@@ -131,12 +133,14 @@ class ROCNetwork(nn.Module):
         learn_scale: bool,
         bf16: bool,
         pair_pooling: str = "marker",
+        fusion_attention: str = "full",
     ):
         super().__init__()
         width = text_model.config.hidden_size
         self.text_model = text_model
         self.image_tokenizer = image_tokenizer
         self.fusion = self._make_fusion(width, fusion_layers, fusion_heads, dropout)
+        self.fusion_attention = fusion_attention
         self.pair_head = PairHead(width, hidden_width, output_width, dropout, pair_pooling)
         self.relation_encoder = relation_encoder
         self.classifier = None if relation_encoder is not None else nn.Linear(output_width, n_labels)
@@ -197,13 +201,26 @@ class ROCNetwork(nn.Module):
         text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.fusion is None:
             return self.pair_head(text, head_block, tail_block)
-        tokens, keep = text, attention_mask.bool()
+        tokens, keep, n_image = text, attention_mask.bool(), 0
         if pixels is not None and self.image_tokenizer is not None:
             image_tokens, image_keep = self._pair_images(pixels, image_index)
             tokens = torch.cat([text, image_tokens.to(text.dtype)], dim=1)  # (P, L + T, Dt)
             keep = torch.cat([keep, image_keep], dim=1)
-        fused = self.fusion(tokens, src_key_padding_mask=~keep)
+            n_image = image_tokens.shape[1]
+        mask = self._fusion_mask(text.shape[1], n_image, text.device)
+        fused = self.fusion(tokens, mask=mask, src_key_padding_mask=~keep)
         return self.pair_head(fused, head_block, tail_block)
+
+    def _fusion_mask(self, n_text: int, n_image: int, device: torch.device) -> Optional[Tensor]:
+        """With fusion_attention "cross", text tokens attend to themselves and the image
+        tokens only (the text encoder already mixed the text); image tokens attend to
+        everything. RETURNS (Optional[Tensor]): (L + T, L + T) bool, True = blocked."""
+        if self.fusion_attention == "full" or n_image == 0:
+            return None
+        size = n_text + n_image
+        blocked = torch.zeros(size, size, dtype=torch.bool, device=device)
+        blocked[:n_text, :n_text] = ~torch.eye(n_text, dtype=torch.bool, device=device)
+        return blocked
 
     def _pair_images(self, pixels: Tensor, image_index: Tensor) -> Tuple[Tensor, Tensor]:
         # Each distinct image is encoded once and shared by all pairs of its doc.

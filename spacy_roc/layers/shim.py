@@ -5,6 +5,7 @@ Like spacy-transformers' HFShim, it stores only names and settings until
 name and data config, and the weights, so a saved pipeline is rebuilt with
 ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``, offline.
 """
+import os
 from io import BytesIO
 from typing import Any, Dict, Optional
 
@@ -14,6 +15,19 @@ from thinc.shims import PyTorchShim
 
 from ..encoders import HFTextEncoder, TimmImageEncoder, make_image_transform
 from ..markers import PairTokenizer
+
+
+def _single_torch_thread_in_child() -> None:
+    """A forked worker (`nlp.pipe(n_process=...)`) inherits the parent's OpenMP
+    state but not its threads, and torch's first parallel region then hangs. Run
+    torch single-threaded in forked children; they parallelise across processes."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_torch_thread_in_child)
 
 
 class ROCShim(PyTorchShim):
