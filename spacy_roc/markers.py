@@ -29,10 +29,18 @@ class MarkedPair:
     off by windowing is clamped to the last position."""
 
     input_ids: List[int]
-    head_pos: int
-    tail_pos: int
-    head_block: Tuple[int, int] = (0, 0)
-    tail_block: Tuple[int, int] = (0, 0)
+    head_block: Tuple[int, int]
+    tail_block: Tuple[int, int]
+
+    @property
+    def head_pos(self) -> int:
+        """Position of the head start marker "@"."""
+        return self.head_block[0]
+
+    @property
+    def tail_pos(self) -> int:
+        """Position of the tail start marker "#"."""
+        return self.tail_block[0]
 
 
 class PairTokenizer:
@@ -81,7 +89,7 @@ class PairTokenizer:
         full = self.tokenizer.build_inputs_with_special_tokens(ids)
         last = self._prefix + len(ids) - 1
         head, tail = [(b[0] + self._prefix, min(b[1] + self._prefix, last)) for b in blocks]
-        return MarkedPair(full, head[0], tail[0], head, tail)
+        return MarkedPair(full, head, tail)
 
     def _insert_markers(
         self, pieces: Sequence[Sequence[int]], head: Span, tail: Span

@@ -25,7 +25,7 @@ from spacy.training import Example
 from .corpus import RelationCorpus
 from .errors import Errors
 from .pipeline import RelationRetriever
-from .scorer import aligned_labels, score_relations
+from .scorer import aligned_labels, score_label_pairs
 
 LabelPair = Tuple[str, str]
 TEXT_ONLY_NAME = "metrics_text_only"
@@ -64,7 +64,7 @@ def evaluate_pipeline(
     text_only (bool): Withhold the images (doc._.image = None on the copies).
     batch_size (int): Docs per batch for nlp.pipe.
     RETURNS (Tuple[Dict[str, Any], List[Tuple[str, str]]]): The scores of
-        score_relations plus n_docs, n_pairs and docs_per_second, and the
+        score_label_pairs plus n_docs, n_pairs and docs_per_second, and the
         (gold label, predicted label) pair of every scored entity pair.
     """
     none_label = find_relation_pipe(nlp).none_label
@@ -75,7 +75,7 @@ def evaluate_pipeline(
     elapsed = time.perf_counter() - start
     scored = [Example(doc, eg.reference) for doc, eg in zip(annotated, examples)]
     label_pairs = [pair for eg in scored for pair in aligned_labels(eg, none_label)]
-    scores = score_relations(scored, none_label=none_label)
+    scores = score_label_pairs(label_pairs, none_label)
     scores["n_docs"] = len(scored)
     scores["n_pairs"] = len(label_pairs)
     scores["docs_per_second"] = len(scored) / elapsed if elapsed > 0 else None
