@@ -96,7 +96,7 @@ def evaluate_cli(
     data_path: Path = typer.Argument(..., help="A .spacy file or a folder of them", exists=True),
     output_dir: Path = typer.Argument(..., help="Report folder (created if needed)", file_okay=False),
     images_dir: Optional[Path] = typer.Option(
-        None, "--images-dir", help="Folder for relative image paths", exists=True, file_okay=False
+        None, "--images-dir", help="Folder for relative image paths (if absent: text-only, with a warning)", file_okay=False
     ),
     text_only_too: bool = typer.Option(
         False, "--text-only-too", help="Also evaluate with the images withheld, and compare"
@@ -166,6 +166,27 @@ def descriptions_cli(
     srsly.write_json(output_path, result)
     n_desc = sum(len(v) for v in result.values())
     msg.good(f"Wrote {len(result)} relations, {n_desc} descriptions ({variant}) to {output_path}")
+
+
+@app.command("compare")
+def compare_cli(
+    metrics_root: Path = typer.Argument(..., help="Folder of {run}_seed{n}/metrics.json reports", exists=True, file_okay=False),
+    output_path: Optional[Path] = typer.Option(None, "--output", help="Also write the table to this Markdown file", dir_okay=False),
+    order: str = typer.Option("", "--order", help="Comma-separated runs to list first"),
+) -> None:
+    """Compare runs over seeds: Acc / P / R / F1 as mean ± sample std per run."""
+    from .compare import collect_runs, comparison_table, summarize_runs
+
+    try:
+        runs = collect_runs(metrics_root)
+    except ValueError as err:
+        msg.fail("Nothing to compare", str(err), exits=1)
+    table = comparison_table(summarize_runs(runs), [r for r in order.split(",") if r])
+    print(table)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(table, encoding="utf8")
+        msg.good(f"Wrote the comparison to {output_path}")
 
 
 def main() -> None:

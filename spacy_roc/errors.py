@@ -55,6 +55,10 @@ class Warnings(metaclass=_ErrorsWithCodes):
         "The training data holds no relation other than the no-relation label "
         "'{none_label}'. The model can only learn to predict '{none_label}'."
     )
+    ROC_W009 = (
+        "The images folder {images_dir} does not exist: evaluating text-only, with the "
+        "images withheld."
+    )
     ROC_W100 = (
         "Skipped {n_errors} malformed line(s) in {path} (on_error = \"skip\"); first "
         "ones: {examples}. The line numbers are in the returned stats under 'errors'."
@@ -165,6 +169,10 @@ class Errors(metaclass=_ErrorsWithCodes):
     )
     ROC_E029 = "Unknown pair_pooling {value!r}; use one of {options}."
     ROC_E030 = "Unknown fusion_attention {value!r}; use one of {options}."
+    ROC_E031 = (
+        "No run reports under {path}: expected folders named {{run}}_seed{{n}} holding "
+        "metrics.json (written by `python -m spacy_roc evaluate`)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .corpus import RelationCorpus
-from .errors import Errors
+from .errors import Errors, Warnings, warn
 from .pipeline import RelationRetriever
 from .scorer import aligned_labels, score_label_pairs
 
@@ -389,7 +389,8 @@ def evaluate_to_dir(
     model (Union[str, Path]): A pipeline name or folder, for spacy.load.
     data_path (Union[str, Path]): A .spacy file or a folder of them.
     output_dir (Union[str, Path]): The report folder; created if needed.
-    images_dir (Optional[Union[str, Path]]): Folder for relative image paths.
+    images_dir (Optional[Union[str, Path]]): Folder for relative image paths. If it
+        does not exist, the evaluation runs text-only (ROC_W009).
     text_only_too (bool): Also evaluate with the images withheld.
     gpu_id (int): GPU to use; -1 for CPU.
     batch_size (int): Docs per batch.
@@ -398,9 +399,12 @@ def evaluate_to_dir(
     RAISES (ValueError): ROC_E200 if the pipeline has no roc_relations component,
         ROC_E201 if the corpus is empty.
     """
+    use_images = images_dir is None or Path(images_dir).is_dir()
+    if not use_images:
+        warn(Warnings.ROC_W009.format(images_dir=images_dir))
     nlp = load_pipeline(model, gpu_id)
     pipe = find_relation_pipe(nlp)
-    corpus = RelationCorpus(data_path, images_dir=images_dir, gold_pairs=True)
+    corpus = RelationCorpus(data_path, images_dir=images_dir, gold_pairs=True, use_images=use_images)
     examples = list(corpus(nlp))
     if not examples:
         raise ValueError(Errors.ROC_E201.format(path=data_path))

@@ -220,3 +220,20 @@ def test_cli_evaluate_no_relation_pipe(tmp_path, setup):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), str(setup / "test.spacy"), str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "ROC_E200" in result.output
+
+
+def test_missing_images_folder_evaluates_text_only(setup, tmp_path):
+    """A folder that does not exist (MNRE without its images): warned once, then the
+    same scores as the run with the images withheld."""
+    missing = tmp_path / "no_such_folder"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_to_dir(setup / "model", setup / "test.spacy", tmp_path / "out", images_dir=missing)
+    assert sum("[ROC_W009]" in str(w.message) for w in caught) == 1
+    assert not any("[ROC_W002]" in str(w.message) for w in caught)  # no per-image failures
+    nlp = spacy.load(setup / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, _ = evaluate_pipeline(nlp, read_examples(setup, nlp), text_only=True)
+    for key in ("rel_acc", "rel_micro_p", "rel_micro_r", "rel_micro_f"):
+        assert result[key] == pytest.approx(expected[key])

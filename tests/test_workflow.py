@@ -74,3 +74,50 @@ def test_package_installs_and_loads_offline(project, tmp_path):
     result = srsly.json_loads(out)
     assert set(result["labels"]) == {"None", "left_of", "above", "drawn_by", "gift_for"}
     assert isinstance(result["relations"], list)
+
+
+def test_train_throughput_benchmark(project):
+    """benchmarks/train_throughput.py trains a shrunken demo config on the demo corpus
+    and prints a row whose pairs equal the gold records of the timed batches."""
+    shrink = {
+        "components.roc_relations.model.text_encoder.config_overrides.hidden_size": 32,
+        "components.roc_relations.model.text_encoder.config_overrides.num_hidden_layers": 1,
+        "components.roc_relations.model.text_encoder.config_overrides.num_attention_heads": 2,
+        "components.roc_relations.model.image_encoder.model_kwargs.depth": 1,
+        "components.roc_relations.model.image_encoder.model_kwargs.embed_dim": 32,
+        "components.roc_relations.model.image_encoder.model_kwargs.num_heads": 2,
+        "paths.descriptions": "assets/descriptions/demo.json",
+    }
+    sets = [arg for key, value in shrink.items() for arg in ("--set", f"{key}={value}")]
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "configs/demo.cfg",
+        "corpus/demo/train.spacy", "--n-docs", "12", "--batch-size", "4", "--warmup", "1",
+        "--images-dir", "corpus/demo/images", *sets,
+    ]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    output = run(cmd, cwd=project, env=env).stdout.strip().splitlines()
+    row = output[-1].split()
+    assert row[:3] == ["demo", "retrieval", "cpu"]
+    batch, steps, pairs, seconds_per_step, pairs_per_second = row[3:]
+    assert (int(batch), int(steps)) == (4, 2)
+    from spacy_roc.docbin import read_docbin
+
+    docs = list(read_docbin(project / "corpus" / "demo" / "train.spacy"))[4:12]
+    assert int(pairs) == sum(len(doc._.relations) for doc in docs)
+    assert float(pairs_per_second) == pytest.approx(int(pairs) / (2 * float(seconds_per_step)), rel=0.05)
+
+
+def test_mnre_minilm_workflow_is_complete():
+    """Every step of the mnre-minilm workflow is a command; every evaluated run is a
+    {run}_seed{n} report that the compare step reads, and the ablation differs from
+    ROC only in its head."""
+    project = srsly.read_yaml(ROOT / "project.yml")
+    commands = {c["name"]: c for c in project["commands"]}
+    steps = project["workflows"]["mnre-minilm"]
+    assert all(step in commands for step in steps)
+    runs = [out.split("/")[2] for step in steps for out in commands[step].get("outputs", []) if out.startswith("metrics/mnre_minilm/") and out.endswith("/metrics.json")]
+    assert {f"roc_seed{n}" for n in range(3)} <= set(runs)
+    assert {f"classifier_seed{n}" for n in range(3)} <= set(runs)
+    roc = commands["mnre-minilm-roc"]["script"][0]
+    classifier = commands["mnre-minilm-classifier"]["script"][0]
+    assert classifier.replace("classifier_seed0", "roc_seed0").replace(" --components.roc_relations.model.head classifier", "") == roc
