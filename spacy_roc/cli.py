@@ -130,7 +130,7 @@ def evaluate_cli(
 def _print_scores(scores: Dict[str, Any]) -> None:
     """Print Acc/P/R/F (with image, and text-only if computed) as a table."""
     keys = [("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f")]
-    runs = [("with image", scores)]
+    runs = [("with image" if scores.get("images_used", True) else "text-only", scores)]
     if scores.get("text_only") is not None:
         runs.append(("text-only", scores["text_only"]))
 

@@ -394,8 +394,8 @@ def evaluate_to_dir(
     text_only_too (bool): Also evaluate with the images withheld.
     gpu_id (int): GPU to use; -1 for CPU.
     batch_size (int): Docs per batch.
-    RETURNS (Dict[str, Any]): The scores, with the text-only scores under
-        "text_only" if computed.
+    RETURNS (Dict[str, Any]): The scores, "images_used" (False when the images
+        folder does not exist), and the text-only scores under "text_only" if computed.
     RAISES (ValueError): ROC_E200 if the pipeline has no roc_relations component,
         ROC_E201 if the corpus is empty.
     """
@@ -415,6 +415,7 @@ def evaluate_to_dir(
         write_report(output_dir, text_scores, text_pairs, pipe.labels, name=TEXT_ONLY_NAME, none_label=pipe.none_label)
     write_report(output_dir, scores, pairs, pipe.labels, none_label=pipe.none_label, text_only_scores=text_scores)
     result = dict(scores)
+    result["images_used"] = use_images
     if text_scores is not None:
         result["text_only"] = text_scores
     return result

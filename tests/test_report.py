@@ -142,6 +142,7 @@ def test_evaluate_to_dir(setup, tmp_path):
             setup / "model", setup / "test.spacy", out, images_dir=setup / "images", text_only_too=True
         )
     assert any("[ROC_W001]" in str(w.message) for w in caught)
+    assert result["images_used"] is True
     metrics = json.loads((out / "metrics.json").read_text())
     # JSON equals the scores computed independently on the same predictions.
     nlp = spacy.load(setup / "model")
@@ -230,6 +231,7 @@ def test_missing_images_folder_evaluates_text_only(setup, tmp_path):
         warnings.simplefilter("always")
         result = evaluate_to_dir(setup / "model", setup / "test.spacy", tmp_path / "out", images_dir=missing)
     assert sum("[ROC_W009]" in str(w.message) for w in caught) == 1
+    assert result["images_used"] is False
     assert not any("[ROC_W002]" in str(w.message) for w in caught)  # no per-image failures
     nlp = spacy.load(setup / "model")
     with warnings.catch_warnings():
@@ -237,3 +239,9 @@ def test_missing_images_folder_evaluates_text_only(setup, tmp_path):
         expected, _ = evaluate_pipeline(nlp, read_examples(setup, nlp), text_only=True)
     for key in ("rel_acc", "rel_micro_p", "rel_micro_r", "rel_micro_f"):
         assert result[key] == pytest.approx(expected[key])
+
+    cli = CliRunner().invoke(
+        app, ["evaluate", str(setup / "model"), str(setup / "test.spacy"), str(tmp_path / "cli"), "--images-dir", str(missing)]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert "text-only" in cli.output and "with image" not in cli.output
