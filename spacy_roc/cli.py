@@ -129,7 +129,8 @@ def evaluate_cli(
 
 def _print_scores(scores: Dict[str, Any]) -> None:
     """Print Acc/P/R/F (with image, and text-only if computed) as a table."""
-    keys = [("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f")]
+    from .report import SUMMARY_KEYS
+
     runs = [("with image" if scores.get("images_used", True) else "text-only", scores)]
     if scores.get("text_only") is not None:
         runs.append(("text-only", scores["text_only"]))
@@ -137,7 +138,7 @@ def _print_scores(scores: Dict[str, Any]) -> None:
     def cell(value: Any) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
-    rows = [(title, *(cell(run.get(key)) for _, run in runs)) for title, key in keys]
+    rows = [(title, *(cell(run.get(key)) for _, run in runs)) for title, key in SUMMARY_KEYS]
     header = ("", *(name for name, _ in runs))
     msg.table(rows, header=header, aligns=("l", *("r" for _ in runs)), divider=True)
     speed = scores.get("docs_per_second")

@@ -29,7 +29,7 @@ from .scorer import aligned_labels, score_label_pairs
 
 LabelPair = Tuple[str, str]
 TEXT_ONLY_NAME = "metrics_text_only"
-_SUMMARY_KEYS = (("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f"))
+SUMMARY_KEYS = (("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f"))
 
 
 # -- evaluation ----------------------------------------------------------------------
@@ -264,7 +264,7 @@ def comparison_markdown(
         "| Metric | With image | Text-only | Δ (image − text) |",
         "|---|---:|---:|---:|",
     ]
-    for title, key in _SUMMARY_KEYS:
+    for title, key in SUMMARY_KEYS:
         a, b = scores.get(key), text_only_scores.get(key)
         lines.append(_row([title, _fmt(a), _fmt(b), _fmt_delta(a, b)]))
     lines += [
@@ -337,7 +337,7 @@ def _font_size(n_labels: int) -> float:
 
 
 def _plot_title(name: str, scores: Dict[str, Any]) -> str:
-    summary = ", ".join(f"{title} {_fmt(scores.get(key))}" for title, key in _SUMMARY_KEYS)
+    summary = ", ".join(f"{title} {_fmt(scores.get(key))}" for title, key in SUMMARY_KEYS)
     return f"{name}: {summary}\nrows: gold, columns: predicted"
 
 
