@@ -3,40 +3,25 @@
 
     python benchmarks/train_throughput.py configs/mnre_minilm.cfg corpus/mnre/train.spacy
     python benchmarks/train_throughput.py configs/mnre_minilm.cfg corpus/mnre/train.spacy \
-        --set components.roc_relations.model.head=classifier --gpu-id 0
+        --gpu-id 0 --components.roc_relations.model.head classifier
 
-The pipeline is built from the config (with --set overrides, as in `spacy train`) and
+The pipeline is built from the config, with config overrides given as extra options
+exactly as in `spacy train` (spaCy's own parser reads them), and
 initialized on the first docs; the first --warmup updates are not timed. Runs on CPU,
 or on GPU with --gpu-id (bf16 autocast there if the config says bf16 = true). Prints
 one table row per run.
 """
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import spacy
 import typer
 from spacy.training import Example
+from spacy.cli._util import parse_config_overrides
 from thinc.api import Config, require_gpu
 
 from spacy_roc.corpus import RelationCorpus
-
-
-def parse_overrides(values: List[str]) -> Dict[str, Any]:
-    """Config overrides from "section.key=value" strings; values are parsed as JSON
-    where they can be (numbers, booleans, null), as strings otherwise."""
-    import json
-
-    overrides = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"Expected section.key=value, got {item!r}")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
-    return overrides
 
 
 def load_examples(nlp: spacy.Language, path: Path, n_docs: int, images_dir: Optional[Path]) -> List[Example]:
@@ -68,7 +53,12 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+app = typer.Typer(add_completion=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def main(
+    ctx: typer.Context,
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config"),
     train_path: Path = typer.Argument(..., exists=True, help="Training .spacy file (gold relations)"),
     n_docs: int = typer.Option(256, help="Docs to read (the first ones)"),
@@ -76,12 +66,12 @@ def main(
     warmup: int = typer.Option(2, help="Untimed updates first"),
     images_dir: Optional[Path] = typer.Option(None, help="Image folder; without it the docs train text-only"),
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for CPU"),
-    overrides: List[str] = typer.Option([], "--set", help="Config override section.key=value (repeatable)"),
 ) -> None:
-    """Print training pairs/s for a config on real training docs."""
+    """Print training pairs/s for a config on real training docs. Extra options
+    --section.key value override the config, as in `spacy train`."""
     if gpu_id >= 0:
         require_gpu(gpu_id)
-    config = Config().from_disk(config_path, overrides=parse_overrides(overrides))
+    config = Config().from_disk(config_path, overrides=parse_config_overrides(ctx.args))
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     examples = load_examples(nlp, train_path, n_docs, images_dir)
     nlp.initialize(lambda: examples)  # descriptions: the config's [initialize] section
@@ -93,10 +83,10 @@ def main(
     print("-" * len(header))
     print(
         f"{config_path.stem:<20}{model_cfg.get('head', 'retrieval'):<11}{device:<8}{batch_size:>6}"
-        f"{result['steps']:>6}{result['pairs']:>7}{result['seconds'] / max(1, result['steps']):>8.2f}"
+        f"{result['steps']:>6}{result['pairs']:>7}{result['seconds'] / max(1, result['steps']):>8.3f}"
         f"{result['pairs'] / result['seconds']:>9.1f}"
     )
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    app()

@@ -88,7 +88,7 @@ def test_train_throughput_benchmark(project):
         "components.roc_relations.model.image_encoder.model_kwargs.num_heads": 2,
         "paths.descriptions": "assets/descriptions/demo.json",
     }
-    sets = [arg for key, value in shrink.items() for arg in ("--set", f"{key}={value}")]
+    sets = [arg for key, value in shrink.items() for arg in (f"--{key}", str(value))]
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "configs/demo.cfg",
         "corpus/demo/train.spacy", "--n-docs", "12", "--batch-size", "4", "--warmup", "1",
