@@ -199,16 +199,36 @@ def test_overlapping_mentions_in_span_group(tiny_bert_dir):
     assert out.spans["entities"][2].start == 3  # the input is untouched
 
 
+def test_fusion_starts_as_identity(tiny_bert_dir, text_examples):
+    """The fusion layers' residual branches end in zeroed projections, so before
+    training the fused states are the encoder's states."""
+    import torch
+
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    fusion = nlp.get_pipe("roc_relations").model.shims[0].network.fusion
+    assert fusion is not None and len(fusion.layers) > 0
+    width = fusion.layers[0].linear1.in_features
+    states = torch.randn(2, 5, width)
+    fusion.eval()
+    with torch.no_grad():
+        assert torch.equal(fusion(states), states)
+
+
 def test_every_parameter_gets_a_gradient(tiny_bert_dir, text_examples):
+    """After one optimizer step (which moves the zeroed fusion outputs), every
+    parameter, the image tower included, gets a finite, non-zero gradient."""
+    import torch
+
     nlp = make_nlp(tiny_bert_dir)
     nlp.initialize(lambda: text_examples)
     pipe = nlp.get_pipe("roc_relations")
-    pipe.update(text_examples, sgd=None)
+    pipe.update(text_examples, sgd=nlp.create_optimizer())
     network = pipe.model.shims[0].network
+    network.zero_grad()
+    pipe.update(text_examples, sgd=None)
     missing = [n for n, p in network.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
     assert missing == []
-    import torch
-
     assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
 
 

@@ -105,7 +105,8 @@ class ROCNetwork(nn.Module):
     relation_encoder (Optional[RelationEncoder]): Description encoder; None for the
         classifier head.
     n_labels (int): Number of relations (used by the classifier head only).
-    fusion_layers (int): Transformer layers over [text tokens ; image tokens].
+    fusion_layers (int): Transformer layers over [text tokens ; image tokens]. They
+        start as the identity (zeroed residual outputs), so the image enters gradually.
     fusion_heads (int): Attention heads of the fusion layers.
     hidden_width (int): Pair MLP hidden width.
     output_width (int): Pair and relation vector width Do.
@@ -156,6 +157,12 @@ class ROCNetwork(nn.Module):
         layer = nn.TransformerEncoderLayer(
             width, n_heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
         )
+        # Zero the output projection of both residual branches: the new layers start
+        # as the identity, so they do not scramble a pretrained text encoder's states
+        # before they have learnt anything (pre-LN, so the residual stream is untouched).
+        for branch_out in (layer.self_attn.out_proj, layer.linear2):
+            nn.init.zeros_(branch_out.weight)
+            nn.init.zeros_(branch_out.bias)
         return nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
 
     def clear_cache(self) -> None:
