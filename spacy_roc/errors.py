@@ -173,6 +173,11 @@ class Errors(metaclass=_ErrorsWithCodes):
         "No run reports under {path}: expected folders named {{run}}_seed{{n}} holding "
         "metrics.json (written by `python -m spacy_roc evaluate`)."
     )
+    ROC_E032 = (
+        "The image encoder gave {n_tokens} tokens per image, but the image position "
+        "embedding (image_positions = true) has {n_positions}. Use an image encoder with "
+        "a fixed input size (no dynamic_img_size) when image_positions is on."
+    )
 
 
 @lru_cache(maxsize=1)

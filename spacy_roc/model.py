@@ -76,6 +76,7 @@ def build_roc_model(
     max_pairs_per_batch: int = 256,
     pair_pooling: str = "marker",
     fusion_attention: str = "full",
+    image_positions: bool = False,
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -99,6 +100,10 @@ def build_roc_model(
     fusion_attention (str): "full": self-attention over [text ; image] (ROC).
         "cross": in the fusion layers, text tokens attend only to themselves and to
         the image tokens (the text encoder has already mixed the text).
+    image_positions (bool): Add a learned, unit-scale position embedding to the image
+        tokens at the fusion input. For image encoders trained from scratch, whose own
+        position embeddings start too weak for the fusion layers to tell where a
+        patch is; not needed with a pretrained ViT.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
@@ -122,6 +127,7 @@ def build_roc_model(
         "n_labels": 0,
         "pair_pooling": pair_pooling,
         "fusion_attention": fusion_attention,
+        "image_positions": image_positions,
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(

@@ -282,7 +282,9 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
     assert (abs(pipe.predict(docs)[1] - second) < 1e-6).all()
 
 
-@pytest.mark.parametrize("overrides", [{"pair_pooling": "marker_mention"}, {"fusion_attention": "cross"}])
+@pytest.mark.parametrize(
+    "overrides", [{"pair_pooling": "marker_mention"}, {"fusion_attention": "cross"}, {"image_positions": True}]
+)
 def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_path, overrides):
     nlp = make_nlp(tiny_bert_dir, **overrides)
     nlp.initialize(lambda: text_examples)
@@ -296,6 +298,42 @@ def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_pa
     nlp2 = spacy.load(tmp_path / "p")
     assert nlp2.get_pipe("roc_relations").model.shims[0].cfg[next(iter(overrides))] == next(iter(overrides.values()))
     assert_same_relations([nlp2(d) for d in fresh_docs(text_examples)], docs)
+
+
+def test_image_positions_tell_identical_patches_apart(tiny_bert_dir, text_examples):
+    """With image_positions, identical patches at different places get clearly
+    different tokens; a from-scratch ViT alone barely separates them."""
+    import torch
+
+    nlp = make_nlp(tiny_bert_dir, image_positions=True)
+    nlp.initialize(lambda: text_examples)
+    tokenizer = nlp.get_pipe("roc_relations").model.shims[0].network.image_tokenizer
+    pixels = torch.ones(1, 3, 32, 32)  # one flat-colour image: every patch is the same
+    n_prefix = tokenizer.backbone.num_prefix_tokens  # the class token is not a patch
+    with torch.no_grad():
+        tokens = tokenizer(pixels)[0]  # (T, Dt)
+        positions, tokenizer.positions = tokenizer.positions, None
+        plain = tokenizer(pixels)[0]
+    assert positions.shape == tokens.shape
+    tokens, plain = tokens[n_prefix:], plain[n_prefix:]
+    # spread of the tokens across positions, against their size
+    spread = tokens.std(0).mean() / tokens.abs().mean()
+    plain_spread = plain.std(0).mean() / plain.abs().mean()
+    assert spread > 0.5 and spread > 5 * plain_spread
+
+
+def test_image_positions_need_a_fixed_token_count():
+    import timm
+    import torch
+
+    from spacy_roc.layers.network import ImageTokenizer, count_image_tokens
+
+    backbone = timm.create_model("test_vit", pretrained=False, num_classes=0, img_size=32)
+    n_tokens = count_image_tokens(backbone, (3, 32, 32))
+    assert n_tokens == backbone.patch_embed.num_patches + backbone.num_prefix_tokens
+    assert ImageTokenizer(backbone, 8, n_tokens)(torch.zeros(2, 3, 32, 32)).shape == (2, n_tokens, 8)
+    with pytest.raises(ValueError, match=r"\[ROC_E032\]"):
+        ImageTokenizer(backbone, 8, n_tokens + 1)(torch.zeros(1, 3, 32, 32))
 
 
 def test_unknown_model_options_raise(tiny_bert_dir):

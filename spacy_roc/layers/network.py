@@ -11,20 +11,30 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..errors import Errors
+
 
 class ImageTokenizer(nn.Module):
     """A timm backbone whose patch tokens are projected to the text width.
 
     backbone (nn.Module): A timm model created with num_classes=0.
     width (int): The text width Dt.
+    n_positions (int): With n_positions > 0, a learned position embedding, one
+        vector per image token (T must equal n_positions), is added after the
+        projection. It starts at unit scale, like the projected content, so the fusion
+        layers can read where a token is from the first step. A ViT trained from
+        scratch has its own position embeddings, but they start at std 0.02, far
+        below the patch content, which stalls the learning of spatial relations.
+        0: no extra position embedding.
     """
 
-    def __init__(self, backbone: nn.Module, width: int):
+    def __init__(self, backbone: nn.Module, width: int, n_positions: int = 0):
         super().__init__()
         self.backbone = backbone
         self.proj = nn.Linear(backbone.num_features, width)
         self.norm = nn.LayerNorm(width)
         self.modality = nn.Parameter(torch.zeros(width))
+        self.positions = nn.Parameter(torch.randn(n_positions, width)) if n_positions > 0 else None
 
     def forward(self, pixels: Tensor) -> Tensor:
         # pixels: (I, 3, H, W)
@@ -32,7 +42,25 @@ class ImageTokenizer(nn.Module):
         if feats.dim() == 4:  # CNN feature map (I, Dv, h, w) -> (I, h*w, Dv)
             feats = feats.flatten(2).transpose(1, 2)
         # (I, T, Dv) -> (I, T, Dt)
-        return self.norm(self.proj(feats)) + self.modality
+        tokens = self.norm(self.proj(feats)) + self.modality
+        if self.positions is None:
+            return tokens
+        if tokens.shape[1] != self.positions.shape[0]:
+            raise ValueError(
+                Errors.ROC_E032.format(n_tokens=tokens.shape[1], n_positions=self.positions.shape[0])
+            )
+        return tokens + self.positions  # (I, T, Dt)
+
+
+def count_image_tokens(backbone: nn.Module, input_size: Tuple[int, int, int]) -> int:
+    """Number of tokens T the backbone gives for one image of input_size (C, H, W),
+    from a dry run in eval mode (so batch-norm statistics are not touched)."""
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        feats = backbone.forward_features(torch.zeros(1, *input_size))
+    backbone.train(was_training)
+    return feats.shape[1] if feats.dim() == 3 else feats.shape[2] * feats.shape[3]
 
 
 class PairHead(nn.Module):

@@ -79,7 +79,8 @@ class ROCShim(PyTorchShim):
         self.desc_tokenizer = rel[0] if rel else text_tok
         self.image_transform = make_image_transform(data_config) if data_config else None
         rel_model = rel[1] if rel else None
-        network = build_network(self.cfg, text_model, image_model, rel_model)
+        input_size = data_config["input_size"] if data_config else None
+        network = build_network(self.cfg, text_model, image_model, rel_model, input_size)
         self._model = network.to(get_torch_default_device())
         self.desc_cache.clear()
 
