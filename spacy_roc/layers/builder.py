@@ -1,10 +1,10 @@
 """Assemble a ROCNetwork from loaded encoders and the model settings."""
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional
 
 from torch import nn
 
 from ..errors import Errors, Warnings, warn
-from .network import ImageTokenizer, RelationEncoder, ROCNetwork, count_image_tokens
+from .network import ImageTokenizer, RelationEncoder, ROCNetwork
 
 
 def build_network(
@@ -12,7 +12,6 @@ def build_network(
     text_model: nn.Module,
     image_model: Optional[nn.Module],
     relation_model: Optional[nn.Module],
-    image_input_size: Optional[Sequence[int]] = None,
 ) -> ROCNetwork:
     """Build the torch network. Widths come from the encoders' own configs.
 
@@ -21,8 +20,6 @@ def build_network(
     image_model (Optional[nn.Module]): timm backbone, or None for text-only.
     relation_model (Optional[nn.Module]): Separate description encoder, or None to
         share the text encoder.
-    image_input_size (Optional[Sequence[int]]): The image encoder's input size
-        (C, H, W) from its data config; sizes the image position embedding.
     RETURNS (ROCNetwork): The network.
     """
     width = text_model.config.hidden_size
@@ -34,7 +31,10 @@ def build_network(
     if cfg["fusion_layers"] <= 0 and image_model is not None:
         warn(Warnings.ROC_W006)
         image_model = None
-    image = _image_tokenizer(cfg, image_model, width, image_input_size) if image_model is not None else None
+    image = None
+    if image_model is not None:
+        # n_image_positions: set at initialize when image_positions is on, saved in cfg
+        image = ImageTokenizer(image_model, width, int(cfg.get("n_image_positions") or 0))
     relation = None
     if cfg["head"] == "retrieval":
         relation = RelationEncoder(relation_model or text_model, output_width)
@@ -54,14 +54,3 @@ def build_network(
         pair_pooling=cfg.get("pair_pooling", "marker"),
         fusion_attention=cfg.get("fusion_attention", "full"),
     )
-
-
-def _image_tokenizer(
-    cfg: Dict[str, Any], image_model: nn.Module, width: int, input_size: Optional[Sequence[int]]
-) -> ImageTokenizer:
-    """The image tokenizer, with an image position embedding when cfg says
-    image_positions = true (sized by a dry run of the backbone at input_size)."""
-    n_positions = 0
-    if cfg.get("image_positions"):
-        n_positions = count_image_tokens(image_model, tuple(input_size))
-    return ImageTokenizer(image_model, width, n_positions)

@@ -38,9 +38,7 @@ class ImageTokenizer(nn.Module):
 
     def forward(self, pixels: Tensor) -> Tensor:
         # pixels: (I, 3, H, W)
-        feats = self.backbone.forward_features(pixels)
-        if feats.dim() == 4:  # CNN feature map (I, Dv, h, w) -> (I, h*w, Dv)
-            feats = feats.flatten(2).transpose(1, 2)
+        feats = _as_tokens(self.backbone.forward_features(pixels))  # (I, T, Dv)
         # (I, T, Dv) -> (I, T, Dt)
         tokens = self.norm(self.proj(feats)) + self.modality
         if self.positions is None:
@@ -52,15 +50,22 @@ class ImageTokenizer(nn.Module):
         return tokens + self.positions  # (I, T, Dt)
 
 
+def _as_tokens(feats: Tensor) -> Tensor:
+    """Backbone features as a token sequence. RETURNS (Tensor): (I, T, Dv)."""
+    if feats.dim() == 4:  # CNN feature map (I, Dv, h, w) -> (I, h*w, Dv)
+        feats = feats.flatten(2).transpose(1, 2)
+    return feats
+
+
 def count_image_tokens(backbone: nn.Module, input_size: Tuple[int, int, int]) -> int:
     """Number of tokens T the backbone gives for one image of input_size (C, H, W),
     from a dry run in eval mode (so batch-norm statistics are not touched)."""
     was_training = backbone.training
     backbone.eval()
     with torch.no_grad():
-        feats = backbone.forward_features(torch.zeros(1, *input_size))
+        feats = _as_tokens(backbone.forward_features(torch.zeros(1, *input_size)))
     backbone.train(was_training)
-    return feats.shape[1] if feats.dim() == 3 else feats.shape[2] * feats.shape[3]
+    return feats.shape[1]
 
 
 class PairHead(nn.Module):

@@ -30,6 +30,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_single_torch_thread_in_child)
 
 
+def _count_image_tokens(image_model: Any, data_config: Dict[str, Any]) -> int:
+    """Image tokens per image at the data config's input size; stored in the config at
+    initialize, so a saved pipeline is rebuilt without a dry run."""
+    from .network import count_image_tokens
+
+    return count_image_tokens(image_model, tuple(data_config["input_size"]))
+
+
 class ROCShim(PyTorchShim):
     """PyTorchShim over a ROCNetwork (None until initialized).
 
@@ -65,6 +73,8 @@ class ROCShim(PyTorchShim):
         if image is not None:
             parts["image"] = image.load()
             state["image"] = image.save_state(*parts["image"])
+            if self.cfg.get("image_positions"):
+                self.cfg["n_image_positions"] = _count_image_tokens(*parts["image"])
         self.cfg["n_labels"] = n_labels
         self._assemble(state, parts)
 
@@ -79,8 +89,7 @@ class ROCShim(PyTorchShim):
         self.desc_tokenizer = rel[0] if rel else text_tok
         self.image_transform = make_image_transform(data_config) if data_config else None
         rel_model = rel[1] if rel else None
-        input_size = data_config["input_size"] if data_config else None
-        network = build_network(self.cfg, text_model, image_model, rel_model, input_size)
+        network = build_network(self.cfg, text_model, image_model, rel_model)
         self._model = network.to(get_torch_default_device())
         self.desc_cache.clear()
 
