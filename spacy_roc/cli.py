@@ -129,7 +129,7 @@ def evaluate_cli(
 
 def _print_scores(scores: Dict[str, Any]) -> None:
     """Print Acc/P/R/F (with image, and text-only if computed) as a table."""
-    from .report import SUMMARY_KEYS
+    from .scorer import SUMMARY_KEYS
 
     runs = [("with image" if scores.get("images_used", True) else "text-only", scores)]
     if scores.get("text_only") is not None:

@@ -8,18 +8,13 @@ over the seeds; ``comparison_table`` renders them as Markdown.
 import re
 import statistics
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import srsly
 
 from .errors import Errors
+from .scorer import SUMMARY_KEYS
 
-METRICS: Tuple[Tuple[str, str], ...] = (
-    ("Acc", "rel_acc"),
-    ("P", "rel_micro_p"),
-    ("R", "rel_micro_r"),
-    ("F1", "rel_micro_f"),
-)
 _SEED_DIR = re.compile(r"^(?P<run>.+)_seed(?P<seed>\d+)$")
 
 
@@ -36,7 +31,7 @@ def collect_runs(metrics_root: Path) -> Dict[str, Dict[int, Dict[str, float]]]:
             continue
         metrics = srsly.read_json(path)
         runs.setdefault(match["run"], {})[int(match["seed"])] = {
-            key: metrics[key] for _, key in METRICS if metrics.get(key) is not None
+            key: metrics[key] for _, key in SUMMARY_KEYS if metrics.get(key) is not None
         }
     if not runs:
         raise ValueError(Errors.ROC_E031.format(path=metrics_root))
@@ -53,7 +48,7 @@ def summarize_runs(runs: Dict[str, Dict[int, Dict[str, float]]]) -> List[Dict[st
     rows = []
     for run, by_seed in runs.items():
         row: Dict[str, object] = {"run": run, "seeds": sorted(by_seed)}
-        for _, key in METRICS:
+        for _, key in SUMMARY_KEYS:
             values = [metrics[key] for metrics in by_seed.values() if key in metrics]
             if values:
                 std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -72,11 +67,11 @@ def comparison_table(rows: Sequence[Dict[str, object]], order: Sequence[str] = (
     rank = {run: i for i, run in enumerate(order)}
     rows = sorted(rows, key=lambda r: (rank.get(str(r["run"]), len(rank)), str(r["run"])))
     lines = [
-        "| run | seeds | " + " | ".join(name for name, _ in METRICS) + " |",
-        "|---|---|" + "---:|" * len(METRICS),
+        "| run | seeds | " + " | ".join(name for name, _ in SUMMARY_KEYS) + " |",
+        "|---|---|" + "---:|" * len(SUMMARY_KEYS),
     ]
     for row in rows:
-        cells = [_cell(row.get(key)) for _, key in METRICS]
+        cells = [_cell(row.get(key)) for _, key in SUMMARY_KEYS]
         seeds = ",".join(str(s) for s in row["seeds"])  # type: ignore[union-attr]
         lines.append(f"| {row['run']} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

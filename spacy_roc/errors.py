@@ -48,9 +48,6 @@ class Warnings(metaclass=_ErrorsWithCodes):
         "The model has fusion_layers = 0: image tokens cannot reach the pair vector, so "
         "the image encoder is not used."
     )
-    ROC_W007 = (
-        "Image {size} exceeds {max_pixels} pixels; it is downscaled before preprocessing."
-    )
     ROC_W008 = (
         "The training data holds no relation other than the no-relation label "
         "'{none_label}'. The model can only learn to predict '{none_label}'."

@@ -25,11 +25,9 @@ from spacy.training import Example
 from .corpus import RelationCorpus
 from .errors import Errors, Warnings, warn
 from .pipeline import RelationRetriever
-from .scorer import aligned_labels, score_label_pairs
+from .scorer import SUMMARY_KEYS, LabelPair, aligned_labels, score_label_pairs
 
-LabelPair = Tuple[str, str]
 TEXT_ONLY_NAME = "metrics_text_only"
-SUMMARY_KEYS = (("Acc", "rel_acc"), ("P", "rel_micro_p"), ("R", "rel_micro_r"), ("F", "rel_micro_f"))
 
 
 # -- evaluation ----------------------------------------------------------------------

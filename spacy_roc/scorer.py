@@ -16,6 +16,13 @@ from spacy.util import registry
 from .extensions import record_key
 
 LabelPair = Tuple[str, str]
+# The summary scores, as (title, key) in report order.
+SUMMARY_KEYS: Tuple[Tuple[str, str], ...] = (
+    ("Acc", "rel_acc"),
+    ("P", "rel_micro_p"),
+    ("R", "rel_micro_r"),
+    ("F1", "rel_micro_f"),
+)
 
 
 def aligned_labels(example: Example, none_label: str = "None") -> List[LabelPair]:
