@@ -128,7 +128,7 @@ def evaluate_cli(
 
 
 def _print_scores(scores: Dict[str, Any]) -> None:
-    """Print Acc/P/R/F (with image, and text-only if computed) as a table."""
+    """Print Acc/P/R/F1 (with image, and text-only if computed) as a table."""
     from .scorer import SUMMARY_KEYS
 
     runs = [("with image" if scores.get("images_used", True) else "text-only", scores)]
