@@ -77,6 +77,7 @@ def build_roc_model(
     pair_pooling: str = "marker",
     fusion_attention: str = "full",
     image_positions: bool = False,
+    embedding_skip: bool = False,
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -104,6 +105,11 @@ def build_roc_model(
         tokens at the fusion input. For image encoders trained from scratch, whose own
         position embeddings start too weak for the fusion layers to tell where a
         patch is; not needed with a pretrained ViT.
+    embedding_skip (bool): Add the text encoder's embedding-layer output (word plus
+        position embeddings) to its last hidden states before fusion. For small text
+        encoders trained from scratch, whose contextual states blur which word a token
+        is, so the fusion layers cannot match a mention's words (a colour, say) to
+        image regions; not needed with a pretrained encoder.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
@@ -128,6 +134,7 @@ def build_roc_model(
         "pair_pooling": pair_pooling,
         "fusion_attention": fusion_attention,
         "image_positions": image_positions,
+        "embedding_skip": embedding_skip,
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(

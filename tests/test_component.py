@@ -283,7 +283,13 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"pair_pooling": "marker_mention"}, {"fusion_attention": "cross"}, {"image_positions": True}]
+    "overrides",
+    [
+        {"pair_pooling": "marker_mention"},
+        {"fusion_attention": "cross"},
+        {"image_positions": True},
+        {"embedding_skip": True},
+    ],
 )
 def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_path, overrides):
     nlp = make_nlp(tiny_bert_dir, **overrides)
@@ -334,6 +340,28 @@ def test_image_positions_need_a_fixed_token_count():
     assert ImageTokenizer(backbone, 8, n_tokens)(torch.zeros(2, 3, 32, 32)).shape == (2, n_tokens, 8)
     with pytest.raises(ValueError, match=r"\[ROC_E032\]"):
         ImageTokenizer(backbone, 8, n_tokens + 1)(torch.zeros(1, 3, 32, 32))
+
+
+def test_embedding_skip_adds_the_embedding_output(tiny_bert_dir, text_examples):
+    """With embedding_skip, the text states entering fusion are the encoder's last
+    hidden states plus its embedding-layer output; without it, the last states only."""
+    import torch
+
+    nlp = make_nlp(tiny_bert_dir, embedding_skip=True)
+    nlp.initialize(lambda: text_examples)
+    network = nlp.get_pipe("roc_relations").model.shims[0].network
+    network.eval()
+    input_ids = torch.tensor([[1, 5, 6, 5, 2]])
+    mask = torch.ones_like(input_ids)
+    with torch.no_grad():
+        last = network.text_model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        embedded = network.text_model.embeddings(input_ids=input_ids)
+        skipped = network._encode_text(input_ids, mask)
+        network.embedding_skip = False
+        plain = network._encode_text(input_ids, mask)
+    assert torch.allclose(plain, last)
+    assert torch.allclose(skipped, last + embedded, atol=1e-5)
+    assert not torch.allclose(skipped, last, atol=1e-2)
 
 
 def test_unknown_model_options_raise(tiny_bert_dir):

@@ -53,4 +53,5 @@ def build_network(
         bf16=cfg["bf16"],
         pair_pooling=cfg.get("pair_pooling", "marker"),
         fusion_attention=cfg.get("fusion_attention", "full"),
+        embedding_skip=bool(cfg.get("embedding_skip", False)),
     )

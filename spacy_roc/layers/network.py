@@ -150,6 +150,9 @@ class ROCNetwork(nn.Module):
     pair_pooling (str): "marker" or "marker_mention" (see PairHead).
     fusion_attention (str): "full" self-attention over [text ; image], or "cross":
         text tokens attend only to themselves and the image tokens.
+    embedding_skip (bool): Add the text encoder's embedding-layer output to its last
+        hidden states, so each wordpiece's own identity reaches the fusion layers
+        next to its contextual state.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class ROCNetwork(nn.Module):
         bf16: bool,
         pair_pooling: str = "marker",
         fusion_attention: str = "full",
+        embedding_skip: bool = False,
     ):
         super().__init__()
         width = text_model.config.hidden_size
@@ -175,6 +179,7 @@ class ROCNetwork(nn.Module):
         self.image_tokenizer = image_tokenizer
         self.fusion = self._make_fusion(width, fusion_layers, fusion_heads, dropout)
         self.fusion_attention = fusion_attention
+        self.embedding_skip = embedding_skip
         self.pair_head = PairHead(width, hidden_width, output_width, dropout, pair_pooling)
         self.relation_encoder = relation_encoder
         self.classifier = None if relation_encoder is not None else nn.Linear(output_width, n_labels)
@@ -237,8 +242,7 @@ class ROCNetwork(nn.Module):
         image_index: Optional[Tensor],
     ) -> Tensor:
         """Encode marked texts fused with their images. RETURNS (Tensor): (P, Do)."""
-        # (P, L, Dt)
-        text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        text = self._encode_text(input_ids, attention_mask)  # (P, L, Dt)
         if self.fusion is None:
             return self.pair_head(text, head_block, tail_block)
         tokens, keep, n_image = text, attention_mask.bool(), 0
@@ -250,6 +254,16 @@ class ROCNetwork(nn.Module):
         mask = self._fusion_mask(text.shape[1], n_image, text.device)
         fused = self.fusion(tokens, mask=mask, src_key_padding_mask=~keep)
         return self.pair_head(fused, head_block, tail_block)
+
+    def _encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """The text encoder's last hidden states, plus (with embedding_skip) its
+        embedding-layer output. RETURNS (Tensor): (P, L, Dt)."""
+        out = self.text_model(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.embedding_skip
+        )
+        if not self.embedding_skip:
+            return out.last_hidden_state
+        return out.last_hidden_state + out.hidden_states[0]
 
     def _fusion_mask(self, n_text: int, n_image: int, device: torch.device) -> Optional[Tensor]:
         """With fusion_attention "cross", text tokens attend to themselves and the image
