@@ -109,7 +109,7 @@ def build_roc_model(
         position embeddings) to its last hidden states before fusion. For small text
         encoders trained from scratch, whose contextual states blur which word a token
         is, so the fusion layers cannot match a mention's words (a colour, say) to
-        image regions; not needed with a pretrained encoder.
+        image regions. Off by default.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
