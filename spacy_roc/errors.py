@@ -175,6 +175,12 @@ class Errors(metaclass=_ErrorsWithCodes):
         "embedding (image_positions = true) has {n_positions}. Use an image encoder with "
         "a fixed input size (no dynamic_img_size) when image_positions is on."
     )
+    ROC_E033 = (
+        "entity_grounding needs the image tokens' patch grid, but the image encoder's "
+        "{n_tokens} tokens form neither its patch_embed.grid_size nor a square grid "
+        "(after its class/register tokens). Use a ViT or CNN backbone, or turn "
+        "entity_grounding off."
+    )
 
 
 @lru_cache(maxsize=1)

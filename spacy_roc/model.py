@@ -78,6 +78,7 @@ def build_roc_model(
     fusion_attention: str = "full",
     image_positions: bool = False,
     embedding_skip: bool = False,
+    entity_grounding: bool = False,
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -110,6 +111,12 @@ def build_roc_model(
         encoders trained from scratch, whose contextual states blur which word a token
         is, so the fusion layers cannot match a mention's words (a colour, say) to
         image regions. Off by default.
+    entity_grounding (bool): Add to the pair vector where the head and the tail are
+        in the image: each mention (its input word embeddings) attends over the image
+        patches, and the attended patch-grid locations (and their difference) are
+        projected to the pair-vector width. For relations that depend on where the
+        entities are (the demo's spatial relations). Needs an image encoder whose
+        tokens form a patch grid (ROC_E033 otherwise). Off by default.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
@@ -135,6 +142,7 @@ def build_roc_model(
         "fusion_attention": fusion_attention,
         "image_positions": image_positions,
         "embedding_skip": embedding_skip,
+        "entity_grounding": entity_grounding,
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(

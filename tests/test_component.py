@@ -289,6 +289,7 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
         {"fusion_attention": "cross"},
         {"image_positions": True},
         {"embedding_skip": True},
+        {"entity_grounding": True},
     ],
 )
 def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_path, overrides):
@@ -362,6 +363,134 @@ def test_embedding_skip_adds_the_embedding_output(tiny_bert_dir, text_examples):
     assert torch.allclose(plain, last)
     assert torch.allclose(skipped, last + embedded, atol=1e-5)
     assert not torch.allclose(skipped, last, atol=1e-2)
+
+
+def _grounding_with_identity_attention(width):
+    """An EntityGrounding whose query and key are the identity and whose projection
+    reads the six location numbers back out (head row/col, tail row/col, difference)."""
+    import torch
+
+    from spacy_roc.layers.network import EntityGrounding
+
+    grounding = EntityGrounding(width, width, width)
+    with torch.no_grad():
+        for layer in (grounding.query, grounding.key):
+            layer.weight.copy_(torch.eye(width))
+            layer.bias.zero_()
+        grounding.proj.weight.zero_()
+        grounding.proj.weight[:6, :6] = torch.eye(6)
+        grounding.proj.bias.zero_()
+    return grounding
+
+
+def test_entity_grounding_reads_where_each_mention_is():
+    """Each mention's location is the grid location of the patch it matches; the
+    class token, masked patches and pairs without image do not count."""
+    import torch
+
+    from spacy_roc.layers.network import token_locations
+
+    width = 8
+    grounding = _grounding_with_identity_attention(width)
+    locations, is_patch = token_locations((1, 2, 2), torch.device("cpu"))  # class token + 2x2 grid
+    assert locations.tolist() == [[0, 0], [-1, -1], [-1, 1], [1, -1], [1, 1]]
+    assert is_patch.tolist() == [False, True, True, True, True]
+    colours = torch.eye(width) * 20.0  # token i "has colour" i
+    image = colours[[0, 1, 2, 3, 4]].unsqueeze(0).repeat(2, 1, 1)  # (P=2, T=5, Dt)
+    # text: [CLS, head mention = colour 2, SEP, tail mention = colour 3]
+    text = colours[[5, 2, 5, 3]].unsqueeze(0).repeat(2, 1, 1)  # (P, L=4, Dt)
+    head_block = torch.tensor([[1, 1], [1, 1]])
+    tail_block = torch.tensor([[3, 3], [3, 3]])
+    keep = is_patch.unsqueeze(0).repeat(2, 1)
+    keep[1] = False  # the second pair has no image
+    with torch.no_grad():
+        feature = grounding(text, head_block, tail_block, image, keep, locations)
+    head, tail = [-1.0, 1.0], [1.0, -1.0]  # patches 2 (top right) and 3 (bottom left)
+    assert feature[0, :6].tolist() == pytest.approx(head + tail + [-2.0, 2.0], abs=1e-4)
+    assert feature[1].abs().max().item() == 0.0
+    # a mention matching only the (excluded) class token is placed at the grid mean
+    text[0, 1] = colours[0]
+    with torch.no_grad():
+        assert grounding(text, head_block, tail_block, image, keep, locations)[0, :2].tolist() == pytest.approx(
+            [0.0, 0.0], abs=1e-4
+        )
+
+
+def test_entity_grounding_gives_finite_gradients_without_images():
+    import torch
+
+    from spacy_roc.layers.network import token_locations
+
+    grounding = _grounding_with_identity_attention(8)
+    locations, _ = token_locations((0, 2, 2), torch.device("cpu"))
+    text = torch.randn(3, 5, 8)
+    image = torch.randn(3, 4, 8)
+    keep = torch.zeros(3, 4, dtype=torch.bool)
+    blocks = torch.tensor([[0, 1]] * 3)
+    grounding(text, blocks, blocks, image, keep, locations).sum().backward()
+    for param in grounding.parameters():
+        assert torch.isfinite(param.grad).all()
+
+
+def test_entity_grounding_reads_the_mention_words_wherever_they_are(tiny_bert_dir, text_examples):
+    """The grounding query comes from the mention's word embeddings: the same words
+    at another place in the text, in another context, are grounded the same way; other
+    words are not."""
+    import torch
+
+    nlp = make_nlp(tiny_bert_dir, entity_grounding=True)
+    nlp.initialize(lambda: text_examples)
+    network = nlp.get_pipe("roc_relations").model.shims[0].network
+    image = torch.randn(1, 5, network.grounding.key.in_features)  # class token + 2x2
+    network.image_tokenizer.grid = (1, 2, 2)
+    keep = torch.ones(1, 5, dtype=torch.bool)
+    mention, tail = [7, 8], [9]
+    early = torch.tensor([[1, *mention, 20, 21, 22, *tail, 2]])
+    late = torch.tensor([[1, 23, 24, 25, *mention, *tail, 2]])
+    other = torch.tensor([[1, 23, 24, 25, 10, 11, *tail, 2]])
+    with torch.no_grad():
+        a = network._ground(early, torch.tensor([[1, 2]]), torch.tensor([[6, 6]]), image, keep)
+        b = network._ground(late, torch.tensor([[4, 5]]), torch.tensor([[6, 6]]), image, keep)
+        c = network._ground(other, torch.tensor([[4, 5]]), torch.tensor([[6, 6]]), image, keep)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-3)
+
+
+def test_image_token_grid():
+    import timm
+    import torch
+
+    from spacy_roc.layers.network import ImageTokenizer, _token_grid
+
+    backbone = timm.create_model("test_vit", pretrained=False, num_classes=0, img_size=32)
+    tokenizer = ImageTokenizer(backbone, 8)
+    tokens = tokenizer(torch.zeros(1, 3, 32, 32))
+    n_prefix, rows, cols = tokenizer.grid
+    assert (n_prefix, rows * cols) == (backbone.num_prefix_tokens, backbone.patch_embed.num_patches)
+    assert tokens.shape[1] == n_prefix + rows * cols
+    assert _token_grid(backbone, torch.zeros(1, 8, 3, 5)) == (0, 3, 5)  # a CNN feature map
+    odd = torch.zeros(1, 7, 8)  # 7 tokens: no grid
+    assert _token_grid(torch.nn.Identity(), odd) is None
+
+
+def test_entity_grounding_needs_a_patch_grid(tiny_bert_dir, text_examples):
+    """A backbone whose tokens form no grid raises ROC_E033 with grounding on, and is
+    fine with grounding off."""
+    import torch
+
+    for grounding in (True, False):
+        nlp = make_nlp(tiny_bert_dir, entity_grounding=grounding)
+        nlp.initialize(lambda: text_examples)
+        network = nlp.get_pipe("roc_relations").model.shims[0].network
+        backbone = network.image_tokenizer.backbone
+        plain = backbone.forward_features
+        backbone.forward_features = lambda pixels: plain(pixels)[:, :-1]  # drop a patch
+        docs = fresh_docs(text_examples)
+        if grounding:
+            with pytest.raises(ValueError, match=r"\[ROC_E033\]"):
+                nlp(docs[0])
+        else:
+            assert isinstance(nlp(docs[0])._.relations, list)
 
 
 def test_unknown_model_options_raise(tiny_bert_dir):

@@ -54,4 +54,5 @@ def build_network(
         pair_pooling=cfg.get("pair_pooling", "marker"),
         fusion_attention=cfg.get("fusion_attention", "full"),
         embedding_skip=bool(cfg.get("embedding_skip", False)),
+        entity_grounding=bool(cfg.get("entity_grounding", False)),
     )

@@ -26,6 +26,9 @@ class ImageTokenizer(nn.Module):
         scratch has its own position embeddings, but they start at std 0.02, far
         below the patch content, which stalls the learning of spatial relations.
         0: no extra position embedding.
+
+    After each forward pass, `grid` holds (prefix tokens, grid rows, grid columns) of
+    the tokens it returned (see token_locations), or None if they form no grid.
     """
 
     def __init__(self, backbone: nn.Module, width: int, n_positions: int = 0):
@@ -35,10 +38,13 @@ class ImageTokenizer(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.modality = nn.Parameter(torch.zeros(width))
         self.positions = nn.Parameter(torch.randn(n_positions, width)) if n_positions > 0 else None
+        self.grid: Optional[Tuple[int, int, int]] = None
 
     def forward(self, pixels: Tensor) -> Tensor:
         # pixels: (I, 3, H, W)
-        feats = _as_tokens(self.backbone.forward_features(pixels))  # (I, T, Dv)
+        feats = self.backbone.forward_features(pixels)
+        self.grid = _token_grid(self.backbone, feats)
+        feats = _as_tokens(feats)  # (I, T, Dv)
         # (I, T, Dv) -> (I, T, Dt)
         tokens = self.norm(self.proj(feats)) + self.modality
         if self.positions is None:
@@ -55,6 +61,74 @@ def _as_tokens(feats: Tensor) -> Tensor:
     if feats.dim() == 4:  # CNN feature map (I, Dv, h, w) -> (I, h*w, Dv)
         feats = feats.flatten(2).transpose(1, 2)
     return feats
+
+
+def _token_grid(backbone: nn.Module, feats: Tensor) -> Optional[Tuple[int, int, int]]:
+    """(prefix tokens, grid rows, grid columns) of backbone features: a CNN map's own
+    shape, or a ViT's patch grid after its class/register tokens; None if the tokens
+    form no grid."""
+    if feats.dim() == 4:  # (I, Dv, h, w)
+        return 0, feats.shape[2], feats.shape[3]
+    n_prefix = int(getattr(backbone, "num_prefix_tokens", 0))
+    n_patches = feats.shape[1] - n_prefix
+    grid = getattr(getattr(backbone, "patch_embed", None), "grid_size", None)
+    if grid is not None and grid[0] * grid[1] == n_patches:
+        return n_prefix, int(grid[0]), int(grid[1])
+    side = int(round(math.sqrt(n_patches)))
+    return (n_prefix, side, side) if side * side == n_patches else None
+
+
+def token_locations(grid: Tuple[int, int, int], device: torch.device) -> Tuple[Tensor, Tensor]:
+    """Grid location of each image token, rows and columns scaled to [-1, 1] (prefix
+    tokens: 0), and which tokens are patches.
+    RETURNS (Tuple[Tensor, Tensor]): locations (T, 2) and is_patch (T,) bool."""
+    n_prefix, rows, cols = grid
+    row = torch.linspace(-1.0, 1.0, rows, device=device) if rows > 1 else torch.zeros(1, device=device)
+    col = torch.linspace(-1.0, 1.0, cols, device=device) if cols > 1 else torch.zeros(1, device=device)
+    patches = torch.stack(torch.meshgrid(row, col, indexing="ij"), dim=-1).reshape(rows * cols, 2)
+    locations = torch.cat([patches.new_zeros(n_prefix, 2), patches])  # (T, 2)
+    is_patch = torch.arange(n_prefix + rows * cols, device=device) >= n_prefix  # (T,)
+    return locations, is_patch
+
+
+class EntityGrounding(nn.Module):
+    """Where each entity of a pair is in the image: the head and tail mentions (the
+    mean of their token vectors) attend over the image patches, and the attended grid
+    locations (and their difference) are projected to the pair-vector width and added
+    to the pair vector. The locations are fixed coordinates, so the pair vector carries
+    a spatial signal from the first step and only the mention-to-patch attention has
+    to be learnt; being added after the pair MLP, the signal is not drowned by the
+    text features the MLP learns first.
+
+    word_width (int): The width Dw of the mention vectors (the text encoder's input
+        word embeddings).
+    width (int): The image-token width Dt.
+    output_width (int): The pair-vector width Do.
+    """
+
+    def __init__(self, word_width: int, width: int, output_width: int):
+        super().__init__()
+        self.query = nn.Linear(word_width, width)
+        self.key = nn.Linear(width, width)
+        self.proj = nn.Linear(6, output_width)
+
+    def forward(
+        self, text: Tensor, head_block: Tensor, tail_block: Tensor, image: Tensor, keep: Tensor, locations: Tensor
+    ) -> Tensor:
+        # text: (P, L, Dw); head_block, tail_block: (P, 2); image: (P, T, Dt);
+        # keep: (P, T) bool, patches of pairs with an image; locations: (T, 2)
+        keys = self.key(image)  # (P, T, Dt)
+        found = keep.any(dim=1, keepdim=True).to(text.dtype)  # (P, 1)
+        places = []
+        for block in (head_block, tail_block):
+            query = self.query(_block_mean(text, block))  # (P, Dw) -> (P, Dt)
+            scores = (keys @ query.unsqueeze(-1)).squeeze(-1) / math.sqrt(keys.shape[-1])  # (P, T)
+            # finite fill: a pair without image gets uniform weights (then zeroed by
+            # `found`), not NaN
+            attn = scores.masked_fill(~keep, torch.finfo(scores.dtype).min).softmax(dim=-1)  # (P, T)
+            places.append(attn @ locations.to(attn.dtype) * found)  # (P, 2)
+        head, tail = places
+        return self.proj(torch.cat([head, tail, head - tail], dim=-1))  # (P, Do)
 
 
 def count_image_tokens(backbone: nn.Module, input_size: Tuple[int, int, int]) -> int:
@@ -153,6 +227,8 @@ class ROCNetwork(nn.Module):
     embedding_skip (bool): Add the text encoder's embedding-layer output to its last
         hidden states, so each wordpiece's own identity reaches the fusion layers
         next to its contextual state.
+    entity_grounding (bool): Add to the pair vector where the head and tail are in
+        the image (see EntityGrounding). Needs an image tokenizer.
     """
 
     def __init__(
@@ -172,6 +248,7 @@ class ROCNetwork(nn.Module):
         pair_pooling: str = "marker",
         fusion_attention: str = "full",
         embedding_skip: bool = False,
+        entity_grounding: bool = False,
     ):
         super().__init__()
         width = text_model.config.hidden_size
@@ -180,6 +257,9 @@ class ROCNetwork(nn.Module):
         self.fusion = self._make_fusion(width, fusion_layers, fusion_heads, dropout)
         self.fusion_attention = fusion_attention
         self.embedding_skip = embedding_skip
+        self.grounding = None
+        if entity_grounding and image_tokenizer is not None:
+            self.grounding = EntityGrounding(text_model.get_input_embeddings().embedding_dim, width, output_width)
         self.pair_head = PairHead(width, hidden_width, output_width, dropout, pair_pooling)
         self.relation_encoder = relation_encoder
         self.classifier = None if relation_encoder is not None else nn.Linear(output_width, n_labels)
@@ -246,6 +326,7 @@ class ROCNetwork(nn.Module):
         if self.fusion is None:
             return self.pair_head(text, head_block, tail_block)
         tokens, keep, n_image = text, attention_mask.bool(), 0
+        image_tokens = image_keep = None
         if pixels is not None and self.image_tokenizer is not None:
             image_tokens, image_keep = self._pair_images(pixels, image_index)
             tokens = torch.cat([text, image_tokens.to(text.dtype)], dim=1)  # (P, L + T, Dt)
@@ -253,7 +334,38 @@ class ROCNetwork(nn.Module):
             n_image = image_tokens.shape[1]
         mask = self._fusion_mask(text.shape[1], n_image, text.device)
         fused = self.fusion(tokens, mask=mask, src_key_padding_mask=~keep)
-        return self.pair_head(fused, head_block, tail_block)
+        pairs = self.pair_head(fused, head_block, tail_block)  # (P, Do)
+        if self.grounding is not None:
+            pairs = pairs + self._ground(input_ids, head_block, tail_block, image_tokens, image_keep)
+        return pairs
+
+    def _ground(
+        self,
+        input_ids: Tensor,
+        head_block: Tensor,
+        tail_block: Tensor,
+        image_tokens: Optional[Tensor],
+        image_keep: Optional[Tensor],
+    ) -> Tensor:
+        """Entity grounding vector; without images, that of "found nowhere". The
+        mentions are read from the text encoder's (layer-normed) input word
+        embeddings: what a mention says, without the position embeddings and context
+        mixing that, in an encoder trained from scratch, swamp its words.
+        RETURNS (Tensor): (P, Do)."""
+        words = self.text_model.get_input_embeddings()(input_ids)  # (P, L, Dw)
+        text = F.layer_norm(words, words.shape[-1:])
+        if image_tokens is None:
+            width = self.grounding.key.in_features
+            image_tokens = text.new_zeros(text.shape[0], 1, width)  # (P, 1, Dt)
+            image_keep = torch.zeros(text.shape[0], 1, dtype=torch.bool, device=text.device)
+            locations = text.new_zeros(1, 2)
+        else:
+            grid = self.image_tokenizer.grid
+            if grid is None:
+                raise ValueError(Errors.ROC_E033.format(n_tokens=image_tokens.shape[1]))
+            locations, is_patch = token_locations(grid, text.device)  # (T, 2), (T,)
+            image_keep = image_keep & is_patch.unsqueeze(0)
+        return self.grounding(text, head_block, tail_block, image_tokens.to(text.dtype), image_keep, locations)
 
     def _encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """The text encoder's last hidden states, plus (with embedding_skip) its
