@@ -56,6 +56,13 @@ class Warnings(metaclass=_ErrorsWithCodes):
         "The images folder {images_dir} does not exist: evaluating text-only, with the "
         "images withheld."
     )
+    ROC_W010 = (
+        "{n} entity span(s) have no label (first: {example!r}). The label is the "
+        "entity type written into the pair markers, so these entities are marked with "
+        "an empty type. Give the label when making the span, e.g. "
+        "Span(doc, start, end, label=\"PERSON\"): setting span.label_ on a span read "
+        "back from doc.spans changes a copy."
+    )
     ROC_W100 = (
         "Skipped {n_errors} malformed line(s) in {path} (on_error = \"skip\"); first "
         "ones: {examples}. The line numbers are in the returned stats under 'errors'."

@@ -223,11 +223,16 @@ class RelationRetriever(TrainablePipe):
 
     def _entities(self, doc: Doc) -> List[Span]:
         if self.spans_key is None:
-            return list(doc.ents)
-        if self.spans_key not in doc.spans:
+            entities = list(doc.ents)
+        elif self.spans_key not in doc.spans:
             warn(Warnings.ROC_W004.format(key=self.spans_key))
             return []
-        return list(doc.spans[self.spans_key])
+        else:
+            entities = list(doc.spans[self.spans_key])
+        unlabelled = [span for span in entities if not span.label_]
+        if unlabelled:
+            warn(Warnings.ROC_W010.format(n=len(unlabelled), example=unlabelled[0].text))
+        return entities
 
     def _type_pairs(self) -> Optional[Set[Tuple[str, str]]]:
         pairs = self.cfg.get("type_pairs") or []

@@ -286,6 +286,24 @@ def test_overlapping_spans(nlp, pipe):
         assert nlp(BLANK("anna drew"))._.relations == []
 
 
+def test_unlabelled_entity_spans_warn(nlp, pipe):
+    """Labels set on spans read back from a group are lost (spaCy changes a copy):
+    the pipe warns and marks those entities with an empty type."""
+    pipe.spans_key = "entities"
+    doc = BLANK("anna drew the red circle")
+    doc.spans["entities"] = [doc[0:1], doc[2:5]]
+    for span, label in zip(doc.spans["entities"], ["PERSON", "SHAPE"]):
+        span.label_ = label  # a copy: the group keeps the empty labels
+    doc._.image = solid_image((1, 2, 3))
+    before = snapshot(doc)
+    with list_every_pair(pipe):
+        with pytest.warns(UserWarning, match=r"ROC_W010.*2 entity span\(s\).*'anna'"):
+            out = nlp(doc)
+    assert snapshot(out) == before
+    assert len(out._.relations) == 2
+    assert_valid_records(out, none_label="__no_such_label__")
+
+
 def test_labels_never_seen_in_training(nlp, pipe):
     ents = [(0, 1, "ALIEN_BEING"), (2, 5, "GADGET")]
     pipe.candidates = make_all_pairs(restrict_types=True)
