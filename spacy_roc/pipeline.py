@@ -223,16 +223,11 @@ class RelationRetriever(TrainablePipe):
 
     def _entities(self, doc: Doc) -> List[Span]:
         if self.spans_key is None:
-            entities = list(doc.ents)
-        elif self.spans_key not in doc.spans:
+            return list(doc.ents)
+        if self.spans_key not in doc.spans:
             warn(Warnings.ROC_W004.format(key=self.spans_key))
             return []
-        else:
-            entities = list(doc.spans[self.spans_key])
-        unlabelled = [span for span in entities if not span.label_]
-        if unlabelled:
-            warn(Warnings.ROC_W010.format(n=len(unlabelled), example=unlabelled[0].text))
-        return entities
+        return list(doc.spans[self.spans_key])
 
     def _type_pairs(self) -> Optional[Set[Tuple[str, str]]]:
         pairs = self.cfg.get("type_pairs") or []
@@ -289,6 +284,7 @@ class RelationRetriever(TrainablePipe):
 
     def _batch(self, docs: List[Doc], pairs: Optional[List[List[Pair]]] = None) -> RelationBatch:
         pairs = pairs if pairs is not None else [self._candidates(doc) for doc in docs]
+        _warn_unlabelled(pairs)
         return RelationBatch(list(docs), pairs, self._images(docs, pairs), self._relation_set())
 
     def _require_initialized(self) -> None:
@@ -478,6 +474,21 @@ def gold_labels(example: Example, pairs: List[Pair], none_label: str) -> List[st
             key = tuple((s.start, s.end) for s in aligned) if len(aligned) == 2 else None
         labels.append(gold.get(key, none_label))
     return labels
+
+
+def _warn_unlabelled(pairs: List[List[Pair]]) -> None:
+    """ROC_W010, once per batch, for the entities of the batch's pairs that have no
+    label (they are marked with an empty type)."""
+    unlabelled = {
+        (doc_i, span.start, span.end): span
+        for doc_i, doc_pairs in enumerate(pairs)
+        for pair in doc_pairs
+        for span in pair
+        if not span.label_
+    }
+    if unlabelled:
+        example = next(iter(unlabelled.values())).text
+        warn(Warnings.ROC_W010.format(n=len(unlabelled), example=example))
 
 
 class _ImageReport:

@@ -8,6 +8,7 @@ import spacy
 from thinc.api import Adam, fix_random_seed
 
 from conftest import make_doc, model_config, to_example
+from spacy_roc.demo import spatial_label
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 160, 50)}
 SPATIAL = {
@@ -31,12 +32,7 @@ def spatial_examples(nlp, n, seed):
         for colour, (row, col) in zip((first, second), cells):
             image[row * 16 + 2 : row * 16 + 14, col * 16 + 2 : col * 16 + 14] = COLOURS[colour]
         head, tail = (0, 1) if rng.random() < 0.5 else (1, 0)
-        (head_row, head_col), (tail_row, tail_col) = cells[head], cells[tail]
-        label = "None"
-        if head_row == tail_row and head_col < tail_col:
-            label = "left_of"
-        elif head_col == tail_col and head_row < tail_row:
-            label = "above"
+        label = spatial_label(cells[head], cells[tail])
         text = f"the {first} square and the {second} square"
         ents = [(0, 3, "SHAPE"), (4, 7, "SHAPE")]
         examples.append(to_example(nlp, make_doc(nlp, text, ents, [(head, tail, label)], image=image)))

@@ -130,6 +130,11 @@ class EntityGrounding(nn.Module):
         head, tail = places
         return self.proj(torch.cat([head, tail, head - tail], dim=-1))  # (P, Do)
 
+    def nowhere(self, n_pairs: int) -> Tensor:
+        """The vector of pairs without an image (both entities found nowhere: the
+        projection of zero locations). RETURNS (Tensor): (P, Do)."""
+        return self.proj.bias.expand(n_pairs, -1)
+
 
 def count_image_tokens(backbone: nn.Module, input_size: Tuple[int, int, int]) -> int:
     """Number of tokens T the backbone gives for one image of input_size (C, H, W),
@@ -352,20 +357,16 @@ class ROCNetwork(nn.Module):
         embeddings: what a mention says, without the position embeddings and context
         mixing that, in an encoder trained from scratch, swamp its words.
         RETURNS (Tensor): (P, Do)."""
+        if image_tokens is None:
+            return self.grounding.nowhere(input_ids.shape[0])
+        grid = self.image_tokenizer.grid
+        if grid is None:
+            raise ValueError(Errors.ROC_E033.format(n_tokens=image_tokens.shape[1]))
+        locations, is_patch = token_locations(grid, input_ids.device)  # (T, 2), (T,)
         words = self.text_model.get_input_embeddings()(input_ids)  # (P, L, Dw)
         text = F.layer_norm(words, words.shape[-1:])
-        if image_tokens is None:
-            width = self.grounding.key.in_features
-            image_tokens = text.new_zeros(text.shape[0], 1, width)  # (P, 1, Dt)
-            image_keep = torch.zeros(text.shape[0], 1, dtype=torch.bool, device=text.device)
-            locations = text.new_zeros(1, 2)
-        else:
-            grid = self.image_tokenizer.grid
-            if grid is None:
-                raise ValueError(Errors.ROC_E033.format(n_tokens=image_tokens.shape[1]))
-            locations, is_patch = token_locations(grid, text.device)  # (T, 2), (T,)
-            image_keep = image_keep & is_patch.unsqueeze(0)
-        return self.grounding(text, head_block, tail_block, image_tokens.to(text.dtype), image_keep, locations)
+        keep = image_keep & is_patch.unsqueeze(0)  # (P, T)
+        return self.grounding(text, head_block, tail_block, image_tokens.to(text.dtype), keep, locations)
 
     def _encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """The text encoder's last hidden states, plus (with embedding_skip) its
