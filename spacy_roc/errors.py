@@ -188,6 +188,11 @@ class Errors(metaclass=_ErrorsWithCodes):
         "(after its class/register tokens). Use a ViT or CNN backbone, or turn "
         "entity_grounding off."
     )
+    ROC_E034 = (
+        "Invalid entity markers head_markers={head!r}, tail_markers={tail!r}: each must "
+        "be two non-blank strings (outer, inner) that the text tokenizer turns into "
+        "known wordpieces (not its unknown token), and the head's outer marker must differ from the tail's."
+    )
 
 
 @lru_cache(maxsize=1)

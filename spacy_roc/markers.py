@@ -6,7 +6,9 @@ A pair (head, tail) is encoded as the doc's wordpieces with typed punctuation ma
     @ * person * Obama @ was born in # ^ loc ^ Hawaii #
 
 The head start marker "@" and the tail start marker "#" are the positions the pair
-vector is read from. Texts longer than the encoder's maximum length are windowed
+vector is read from. The marker strings are settings of the model (`head_markers`,
+`tail_markers`): text that uses "@" and "#" itself (tweets: "@user", "#tag") can be
+marked with characters it does not use. Texts longer than the encoder's maximum length are windowed
 around the pair so that both markers survive; when the two entities are too far apart
 for one window, a window around each is kept and the middle is dropped.
 """
@@ -19,6 +21,7 @@ from .errors import Errors
 
 HEAD_MARKERS = ("@", "*")
 TAIL_MARKERS = ("#", "^")
+Markers = Tuple[str, str]
 MIN_MAX_LENGTH = 16
 
 
@@ -48,14 +51,29 @@ class PairTokenizer:
 
     tokenizer (PreTrainedTokenizerBase): A Hugging Face (fast) tokenizer.
     max_length (int): Maximum sequence length, special tokens included.
+    head_markers (Tuple[str, str]): Outer (start and end) and inner (around the type)
+        marker of the head.
+    tail_markers (Tuple[str, str]): The same for the tail.
     """
 
-    def __init__(self, tokenizer: Any, max_length: int):
+    def __init__(
+        self,
+        tokenizer: Any,
+        max_length: int,
+        head_markers: Sequence[str] = HEAD_MARKERS,
+        tail_markers: Sequence[str] = TAIL_MARKERS,
+    ):
         if max_length < MIN_MAX_LENGTH:
             raise ValueError(Errors.ROC_E020.format(max_length=max_length, minimum=MIN_MAX_LENGTH))
         self.tokenizer = tokenizer
         self.max_length = max_length
         self._piece_cache: Dict[str, List[int]] = {}
+        self.head_markers, self.tail_markers = check_markers(head_markers, tail_markers)
+        unknown = getattr(tokenizer, "unk_token_id", None)
+        for marker in self.head_markers + self.tail_markers:
+            ids = self.pieces(marker)
+            if not ids or unknown in ids:
+                raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
         wrapped = tokenizer.build_inputs_with_special_tokens([-1])
         self._prefix = wrapped.index(-1)
         self._n_special = len(wrapped) - 1
@@ -94,8 +112,9 @@ class PairTokenizer:
     def _insert_markers(
         self, pieces: Sequence[Sequence[int]], head: Span, tail: Span
     ) -> Tuple[List[int], List[List[int]]]:
-        opens = {0: (head.start, self._open(HEAD_MARKERS, head)), 1: (tail.start, self._open(TAIL_MARKERS, tail))}
-        closes = {0: (head.end, self.pieces(HEAD_MARKERS[0])), 1: (tail.end, self.pieces(TAIL_MARKERS[0]))}
+        head_m, tail_m = self.head_markers, self.tail_markers
+        opens = {0: (head.start, self._open(head_m, head)), 1: (tail.start, self._open(tail_m, tail))}
+        closes = {0: (head.end, self.pieces(head_m[0])), 1: (tail.end, self.pieces(tail_m[0]))}
         ids: List[int] = []
         blocks = [[0, 0], [0, 0]]  # [start marker index, end marker index] for head, tail
         for i in range(len(pieces) + 1):
@@ -128,6 +147,26 @@ class PairTokenizer:
             start = max(0, min(lo - (budget - (hi - lo)) // 2, len(ids) - budget))
             return ids[start : start + budget], [[b - start for b in blk] for blk in blocks]
         return _two_windows(ids, blocks, budget)
+
+
+def check_markers(head_markers: Sequence[str], tail_markers: Sequence[str]) -> Tuple[Markers, Markers]:
+    """Validate the marker settings: two non-blank strings each, and a head start
+    marker that differs from the tail's (else head and tail look alike).
+
+    head_markers (Sequence[str]): Outer and inner marker of the head.
+    tail_markers (Sequence[str]): Outer and inner marker of the tail.
+    RETURNS (Tuple[Markers, Markers]): Both, as tuples.
+    """
+    pairs = []
+    for markers in (head_markers, tail_markers):
+        if isinstance(markers, str) or len(markers) != 2:
+            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
+        if not all(isinstance(m, str) and m.strip() for m in markers):
+            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
+        pairs.append((markers[0], markers[1]))
+    if pairs[0][0] == pairs[1][0]:
+        raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
+    return pairs[0], pairs[1]
 
 
 def _two_windows(

@@ -17,6 +17,7 @@ from thinc.types import Floats2d
 from .encoders import HFTextEncoder, TimmImageEncoder
 from .errors import Errors
 from .layers.shim import ROCShim
+from .markers import HEAD_MARKERS, TAIL_MARKERS, check_markers
 
 Pair = Tuple[Span, Span]
 POOLINGS = ("marker", "marker_mention")
@@ -79,6 +80,8 @@ def build_roc_model(
     image_positions: bool = False,
     embedding_skip: bool = False,
     entity_grounding: bool = False,
+    head_markers: Sequence[str] = HEAD_MARKERS,
+    tail_markers: Sequence[str] = TAIL_MARKERS,
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-models. Nothing is downloaded here.
 
@@ -117,6 +120,10 @@ def build_roc_model(
         projected to the pair-vector width. For relations that depend on where the
         entities are (the demo's spatial relations). Needs an image encoder whose
         tokens form a patch grid (ROC_E033 otherwise). Off by default.
+    head_markers (Sequence[str]): Outer and inner marker of the head, e.g. ["@", "*"] for
+        "@ * person * Obama @". The pair vector is read at the outer start marker.
+    tail_markers (Sequence[str]): Outer and inner marker of the tail, e.g. ["#", "^"].
+        Pick characters the texts rarely use themselves (ROC_E034 if invalid).
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in ("retrieval", "classifier"):
@@ -125,6 +132,7 @@ def build_roc_model(
         raise ValueError(Errors.ROC_E029.format(value=pair_pooling, options=list(POOLINGS)))
     if fusion_attention not in FUSION_ATTENTION:
         raise ValueError(Errors.ROC_E030.format(value=fusion_attention, options=list(FUSION_ATTENTION)))
+    head_m, tail_m = check_markers(head_markers, tail_markers)
     cfg = {
         "head": head,
         "fusion_layers": fusion_layers,
@@ -143,6 +151,8 @@ def build_roc_model(
         "image_positions": image_positions,
         "embedding_skip": embedding_skip,
         "entity_grounding": entity_grounding,
+        "head_markers": list(head_m),
+        "tail_markers": list(tail_m),
     }
     encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
     return Model(

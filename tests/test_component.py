@@ -290,6 +290,7 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
         {"image_positions": True},
         {"embedding_skip": True},
         {"entity_grounding": True},
+        {"head_markers": [".", "*"], "tail_markers": ["-", "^"]},
     ],
 )
 def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_path, overrides):
@@ -303,7 +304,8 @@ def test_model_options_train_and_round_trip(tiny_bert_dir, text_examples, tmp_pa
     docs = [nlp(d) for d in fresh_docs(text_examples)]
     nlp.to_disk(tmp_path / "p")
     nlp2 = spacy.load(tmp_path / "p")
-    assert nlp2.get_pipe("roc_relations").model.shims[0].cfg[next(iter(overrides))] == next(iter(overrides.values()))
+    saved_cfg = nlp2.get_pipe("roc_relations").model.shims[0].cfg
+    assert {key: saved_cfg[key] for key in overrides} == overrides
     assert_same_relations([nlp2(d) for d in fresh_docs(text_examples)], docs)
 
 
@@ -499,3 +501,12 @@ def test_unknown_model_options_raise(tiny_bert_dir):
         nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, pair_pooling="max")})
     with pytest.raises(ValueError, match=r"\[ROC_E030\]"):
         nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, fusion_attention="sparse")})
+    bad_markers = [
+        {"head_markers": ["@"]},  # not two
+        {"head_markers": "@*"},  # a string, not two strings
+        {"tail_markers": ["#", " "]},  # blank
+        {"head_markers": ["#", "*"]},  # same outer marker as the tail
+    ]
+    for markers in bad_markers:
+        with pytest.raises(ValueError, match=r"\[ROC_E034\]"):
+            nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, **markers)})

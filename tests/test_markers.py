@@ -1,7 +1,7 @@
 """Typed entity markers and windowing."""
 import pytest
 import spacy
-from spacy.tokens import Span
+from spacy.tokens import Doc, Span
 
 from spacy_roc.markers import PairTokenizer
 
@@ -30,6 +30,26 @@ def test_typed_markers(tokenizer):
     # reversed direction swaps the marker kinds
     enc2 = pt.encode(pt.doc_pieces(doc), tail, head)
     assert decode(tokenizer, enc2.input_ids)[enc2.head_pos : enc2.head_pos + 3] == ["@", "*", "shape"]
+
+
+def test_custom_markers(tokenizer):
+    words = ["@", "anna", "drew", "the", "#", "red", "circle"]
+    doc = Doc(spacy.blank("en").vocab, words=words)
+    pt = PairTokenizer(tokenizer, 48, head_markers=(".", "*"), tail_markers=("-", "^"))
+    head, tail = Span(doc, 1, 2, "PERSON"), Span(doc, 5, 7, "SHAPE")
+    enc = pt.encode(pt.doc_pieces(doc), head, tail)
+    tokens = decode(tokenizer, enc.input_ids)
+    assert tokens[enc.head_pos : enc.head_pos + 6] == [".", "*", "person", "*", "anna", "."]
+    assert tokens[enc.tail_pos : enc.tail_pos + 7] == ["-", "^", "shape", "^", "red", "circle", "-"]
+    # the text's own "@" and "#" stay as they are, outside the markers
+    assert tokens.count("@") == 1 and tokens.count("#") == 1
+
+
+@pytest.mark.parametrize("head_markers", [("\u200b", "*"), ("$", "*")])
+def test_markers_without_known_wordpieces_raise(tokenizer, head_markers):
+    # no wordpiece at all, or one the vocabulary does not know ([UNK]; not in the tiny vocab)
+    with pytest.raises(ValueError, match=r"\[ROC_E034\]"):
+        PairTokenizer(tokenizer, 48, head_markers=head_markers)
 
 
 def test_nested_spans_keep_both_markers(tokenizer):

@@ -14,7 +14,7 @@ from thinc.api import get_torch_default_device
 from thinc.shims import PyTorchShim
 
 from ..encoders import HFTextEncoder, TimmImageEncoder, make_image_transform
-from ..markers import PairTokenizer
+from ..markers import HEAD_MARKERS, TAIL_MARKERS, PairTokenizer
 
 
 def _single_torch_thread_in_child() -> None:
@@ -85,7 +85,12 @@ class ROCShim(PyTorchShim):
         text_tok, text_model = parts["text"]
         rel = parts["relation"]
         image_model, data_config = parts["image"] if parts["image"] else (None, None)
-        self.pair_tokenizer = PairTokenizer(text_tok, self.cfg["max_length"])
+        self.pair_tokenizer = PairTokenizer(
+            text_tok,
+            self.cfg["max_length"],
+            self.cfg.get("head_markers", HEAD_MARKERS),  # pipelines saved before the option
+            self.cfg.get("tail_markers", TAIL_MARKERS),
+        )
         self.desc_tokenizer = rel[0] if rel else text_tok
         self.image_transform = make_image_transform(data_config) if data_config else None
         rel_model = rel[1] if rel else None
