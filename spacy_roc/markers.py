@@ -8,8 +8,9 @@ A pair (head, tail) is encoded as the doc's wordpieces with typed punctuation ma
 The head start marker "@" and the tail start marker "#" are the positions the pair
 vector is read from. The marker strings are settings of the model (`head_markers`,
 `tail_markers`): text that uses "@" and "#" itself (tweets: "@user", "#tag") can be
-marked with characters it does not use. Texts longer than the encoder's maximum length are windowed
-around the pair so that both markers survive; when the two entities are too far apart
+marked with characters it does not use.
+
+Texts longer than the encoder's maximum length are windowed around the pair so that both markers survive; when the two entities are too far apart
 for one window, a window around each is kept and the middle is dropped.
 """
 from dataclasses import dataclass
@@ -69,11 +70,8 @@ class PairTokenizer:
         self.max_length = max_length
         self._piece_cache: Dict[str, List[int]] = {}
         self.head_markers, self.tail_markers = check_markers(head_markers, tail_markers)
-        unknown = getattr(tokenizer, "unk_token_id", None)
-        for marker in self.head_markers + self.tail_markers:
-            ids = self.pieces(marker)
-            if not ids or unknown in ids:
-                raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
+        if not all(self._known(marker) for marker in self.head_markers + self.tail_markers):
+            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
         wrapped = tokenizer.build_inputs_with_special_tokens([-1])
         self._prefix = wrapped.index(-1)
         self._n_special = len(wrapped) - 1
@@ -84,6 +82,11 @@ class PairTokenizer:
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
             self._piece_cache[text] = list(ids)
         return self._piece_cache[text]
+
+    def _known(self, text: str) -> bool:
+        """Whether a marker becomes wordpieces the vocabulary knows (no [UNK])."""
+        ids = self.pieces(text)
+        return bool(ids) and getattr(self.tokenizer, "unk_token_id", None) not in ids
 
     def doc_pieces(self, doc: Doc) -> List[List[int]]:
         """Wordpiece ids of each token of a doc (no special tokens)."""
@@ -157,16 +160,14 @@ def check_markers(head_markers: Sequence[str], tail_markers: Sequence[str]) -> T
     tail_markers (Sequence[str]): Outer and inner marker of the tail.
     RETURNS (Tuple[Markers, Markers]): Both, as tuples.
     """
-    pairs = []
-    for markers in (head_markers, tail_markers):
+    def well_formed(markers: Sequence[str]) -> bool:
         if isinstance(markers, str) or len(markers) != 2:
-            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
-        if not all(isinstance(m, str) and m.strip() for m in markers):
-            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
-        pairs.append((markers[0], markers[1]))
-    if pairs[0][0] == pairs[1][0]:
+            return False
+        return all(isinstance(m, str) and m.strip() for m in markers)
+
+    if not (well_formed(head_markers) and well_formed(tail_markers)) or head_markers[0] == tail_markers[0]:
         raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
-    return pairs[0], pairs[1]
+    return (head_markers[0], head_markers[1]), (tail_markers[0], tail_markers[1])
 
 
 def _two_windows(
