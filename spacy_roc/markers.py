@@ -10,8 +10,9 @@ vector is read from. The marker strings are settings of the model (`head_markers
 `tail_markers`): text that uses "@" and "#" itself (tweets: "@user", "#tag") can be
 marked with characters it does not use.
 
-Texts longer than the encoder's maximum length are windowed around the pair so that both markers survive; when the two entities are too far apart
-for one window, a window around each is kept and the middle is dropped.
+Texts longer than the encoder's maximum length are windowed around the pair so that
+both markers survive; when the two entities are too far apart for one window, a window
+around each is kept and the middle is dropped.
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
