@@ -191,7 +191,8 @@ class Errors(metaclass=_ErrorsWithCodes):
     ROC_E034 = (
         "Invalid entity markers head_markers={head!r}, tail_markers={tail!r}: each must "
         "be two non-blank strings (outer, inner) that the text tokenizer turns into "
-        "known wordpieces (not its unknown token), and the head's outer marker must differ from the tail's."
+        "known wordpieces (not its unknown token), and the head's outer marker must "
+        "differ from the tail's."
     )
 
 
