@@ -282,6 +282,32 @@ def test_prototype_cache_refreshed_after_update(tiny_bert_dir, text_examples):
     assert (abs(pipe.predict(docs)[1] - second) < 1e-6).all()
 
 
+def test_averaged_parameters_are_used_and_saved(tiny_bert_dir, text_examples, tmp_path):
+    # `spacy train` evaluates and saves inside nlp.use_params(optimizer.averages)
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.initialize(lambda: text_examples)
+    pipe = nlp.get_pipe("roc_relations")
+    shim = pipe.model.shims[0]
+    optimizer = Adam(0.01, use_averages=True)
+    for _ in range(3):
+        nlp.update(text_examples, sgd=optimizer)
+    docs = fresh_docs(text_examples)
+    current = pipe.predict(docs)[1]
+    weights = {n: p.detach().clone() for n, p in shim.network.named_parameters()}
+    name = "pair_head.mlp.0.weight"
+    with nlp.use_params(optimizer.averages):
+        swapped = dict(shim.network.named_parameters())[name].detach().numpy()
+        assert swapped == pytest.approx(optimizer.averages[(shim.id, name)])
+        averaged = pipe.predict(docs)[1]
+        nlp.to_disk(tmp_path / "p")
+    assert not (abs(averaged - current) < 1e-6).all()
+    # the trained weights, and predictions made with them, come back after the context
+    assert all((p == weights[n]).all() for n, p in shim.network.named_parameters())
+    assert (abs(pipe.predict(docs)[1] - current) < 1e-6).all()
+    saved = spacy.load(tmp_path / "p").get_pipe("roc_relations")
+    assert (abs(saved.predict(fresh_docs(text_examples))[1] - averaged) < 1e-5).all()
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

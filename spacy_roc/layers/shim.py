@@ -5,12 +5,13 @@ Like spacy-transformers' HFShim, it stores only names and settings until
 name and data config, and the weights, so a saved pipeline is rebuilt with
 ``AutoModel.from_config`` and ``timm.create_model(pretrained=False)``, offline.
 """
+import contextlib
 import os
 from io import BytesIO
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import srsly
-from thinc.api import get_torch_default_device
+from thinc.api import get_torch_default_device, xp2torch
 from thinc.shims import PyTorchShim
 
 from ..encoders import HFTextEncoder, TimmImageEncoder, make_image_transform
@@ -36,6 +37,15 @@ def _count_image_tokens(image_model: Any, data_config: Dict[str, Any]) -> int:
     from .network import count_image_tokens
 
     return count_image_tokens(image_model, tuple(data_config["input_size"]))
+
+
+def _assign(params: Dict[str, Any], values: Dict[str, Any]) -> None:
+    """Copy values into torch parameters in place, by parameter name."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(values[name])
 
 
 class ROCShim(PyTorchShim):
@@ -101,6 +111,34 @@ class ROCShim(PyTorchShim):
     def finish_update(self, optimizer: Any) -> None:
         super().finish_update(optimizer)
         self._model.clear_cache()
+
+    @contextlib.contextmanager
+    def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
+        """Use other values of the network's parameters inside the context, e.g. the
+        optimizer's averages (`use_averages = true`), which `spacy train` evaluates
+        and saves. The optimizer keys each parameter by (shim id, parameter name).
+        PyTorchShim.use_params looks for "pytorch_{id}_{name}" keys instead, so it
+        never finds them and would leave the weights as they are.
+
+        params (Dict[Any, Any]): Parameter arrays by (shim id, parameter name).
+        """
+        if self._model is None:
+            yield
+            return
+        swap = {name: param for name, param in self._model.named_parameters() if (self.id, name) in params}
+        if not swap:
+            with super().use_params(params):
+                yield
+            return
+        given = {name: xp2torch(params[(self.id, name)], device=param.device) for name, param in swap.items()}
+        backup = {name: param.detach().clone() for name, param in swap.items()}
+        _assign(swap, given)
+        self._model.clear_cache()
+        try:
+            yield
+        finally:
+            _assign(swap, backup)
+            self._model.clear_cache()
 
     def to_bytes(self) -> bytes:
         if self._model is None:
