@@ -21,7 +21,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_roc  # noqa: F401
-from spacy_roc.model import collate
+from spacy_roc.model import Chunk, _prototypes, convert_inputs
 
 TINY_TEXT = {
     "@architectures": "spacy_roc.HFTextEncoder.v1",
@@ -58,7 +58,7 @@ LABELS = ["None", "left_of", "drawn_by", "gift_for"]
 def build_nlp(preset: str) -> spacy.Language:
     """A pipeline with the preset's encoders, initialized on a few fake examples."""
     nlp = spacy.blank("en")
-    model = {"@architectures": "spacy_roc.ROCModel.v1", "dropout": 0.0, **PRESETS[preset]}
+    model = {"@architectures": "spacy_roc.ROCModel.v1", "pair_encoder": {"@architectures": "spacy_roc.InlineMarkers.v1"}, **PRESETS[preset]}
     nlp.add_pipe("roc_relations", config={"model": model, "top_k": 2})
     docs = make_docs(nlp, 4, n_entities=3, image_size=32, seed=1)
     for doc in docs:
@@ -95,19 +95,21 @@ def time_pipeline(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> floa
 
 
 def time_encoder(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> float:
-    """Time the torch forward pass only, on inputs collated in advance."""
+    """Time the torch forward pass only, on inputs converted in advance."""
     pipe = nlp.get_pipe("roc_relations")
-    shim = pipe.model.shims[0]
+    network = pipe.model.layers[0]
     size = pipe.model.attrs["max_pairs_per_batch"]
     inputs = []
     for i in range(0, len(docs), batch_size):
         batch = pipe._batch(docs[i : i + batch_size])
-        flat = [(j, h, t) for j, pairs in enumerate(batch.pairs) for h, t in pairs]
-        inputs.extend(collate(shim, batch, flat[k : k + size]) for k in range(0, len(flat), size))
+        flat, pixels = batch.flat_pairs(), network.attrs["inputs"].pixels(batch.images)
+        protos = _prototypes(pipe.model, batch.relations)
+        chunks = [Chunk(batch, flat[k : k + size], pixels, True, protos) for k in range(0, len(flat), size)]
+        inputs.extend(convert_inputs(network, chunk, False)[0] for chunk in chunks)
     _sync()
     start = time.perf_counter()
     for args in inputs:
-        shim.predict(args)
+        network.shims[0].predict(args)
     _sync()
     return time.perf_counter() - start
 
@@ -122,7 +124,7 @@ def _sync() -> None:
 def measure(preset: str, device: str, n_docs: int, n_entities: int, image_size: int, batch_size: int, repeats: int) -> Dict[str, Any]:
     nlp = build_nlp(preset)
     docs = make_docs(nlp, n_docs, n_entities, image_size, seed=0)
-    n_pairs = sum(len(pipe_pairs) for pipe_pairs in (nlp.get_pipe("roc_relations")._candidates(d) for d in docs))
+    n_pairs = nlp.get_pipe("roc_relations")._batch(docs).n_pairs
     time_pipeline(nlp, docs[:batch_size], batch_size)  # warm-up
     pipe_s = min(time_pipeline(nlp, docs, batch_size) for _ in range(repeats))
     enc_s = min(time_encoder(nlp, docs, batch_size) for _ in range(repeats))

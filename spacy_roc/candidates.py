@@ -15,6 +15,8 @@ from typing import Callable, Iterable, List, Optional, Set, Tuple
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
+from .errors import Warnings, warn
+
 Pair = Tuple[Span, Span]
 TypePairs = Optional[Set[Tuple[str, str]]]
 CandidateFunc = Callable[[Doc, List[Span], TypePairs], List[Pair]]
@@ -78,9 +80,11 @@ def _dedupe(spans: Iterable[Span]) -> List[Span]:
 
 @registry.misc("spacy_roc.annotated_pairs.v1")
 def make_annotated_pairs() -> CandidateFunc:
-    """Exactly the pairs listed on the doc (the benchmark protocol): the offsets in
-    `doc._.relation_pairs` if set, else the (head, tail) of the records already in
-    `doc._.relations`. A span's label is taken from the matching entity span, if any.
+    """Exactly the pairs listed in `doc._.relation_pairs` (the benchmark protocol).
+    A span's label is taken from the matching entity span, if any. The pairs are an
+    input only: the predictions go to `doc._.relations`, so running the pipe twice
+    scores the same pairs. A doc without `relation_pairs` gets no pairs and warning
+    ROC_W011.
 
     RETURNS (CandidateFunc): The candidate function.
     """
@@ -92,18 +96,13 @@ def annotated_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs = None
     make_annotated_pairs); a module-level function, so that it pickles."""
     from .extensions import validate_record
 
-    labels = {(s.start, s.end): s.label_ for s in entities}
     listed = doc._.relation_pairs
     if listed is None:
-        listed = [(r["head"], r["tail"]) for r in doc._.relations]
+        warn(Warnings.ROC_W011)
+        return []
+    labels = {(s.start, s.end): s.label_ for s in entities}
     pairs = []
     for head, tail in listed:
-        record = {"head": head, "tail": tail, "label": ""}
-        (hs, he), (ts, te) = validate_record(doc, record)
-        pairs.append(
-            (
-                Span(doc, hs, he, label=labels.get((hs, he), "")),
-                Span(doc, ts, te, label=labels.get((ts, te), "")),
-            )
-        )
+        (hs, he), (ts, te) = validate_record(doc, {"head": head, "tail": tail, "label": ""})
+        pairs.append((Span(doc, hs, he, label=labels.get((hs, he), "")), Span(doc, ts, te, label=labels.get((ts, te), ""))))
     return pairs

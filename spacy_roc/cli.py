@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 convert_app = typer.Typer(help="Convert corpora to .spacy files.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
+export_app = typer.Typer(help="Export a pipeline's predictions for annotation tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+descriptions_app = typer.Typer(help="Write and expand relation descriptions.", no_args_is_help=True)
+app.add_typer(descriptions_app, name="descriptions")
 
 
 @convert_app.command("mnre")
@@ -146,8 +150,8 @@ def _print_scores(scores: Dict[str, Any]) -> None:
     msg.text(f"{n_docs} docs, {n_pairs} pairs" + (f", {speed:.1f} docs/s" if speed else ""))
 
 
-@app.command("descriptions")
-def descriptions_cli(
+@descriptions_app.command("variant")
+def descriptions_variant_cli(
     descriptions_path: Path = typer.Argument(..., help="Descriptions JSON {label: [description, ...]}", exists=True, dir_okay=False),
     data_path: Path = typer.Argument(..., help="Training .spacy file; its labels are covered", exists=True),
     output_path: Path = typer.Argument(..., help="Output JSON file", dir_okay=False),
@@ -188,6 +192,21 @@ def compare_cli(
         output_path.parent.mkdir(parents=True, exist_ok=True)
         output_path.write_text(table, encoding="utf8")
         msg.good(f"Wrote the comparison to {output_path}")
+
+
+# -- convert prodigy / export prodigy (issue 21) --------------------------------------
+
+
+# -- descriptions expand (issue 20) ----------------------------------------------------
+
+
+# -- annotate (issue 21) ---------------------------------------------------------------
+
+
+# -- visualize (issue 21) --------------------------------------------------------------
+
+
+# -- zeroshot (issue 20) ---------------------------------------------------------------
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
-"""Registered encoder sub-models: a Hugging Face text encoder and a timm image encoder.
+"""Registered sub-layers of `spacy_roc.ROCModel.v1`: a Hugging Face text encoder, a
+timm image encoder and entity grounding.
 
-Both are light specs: building one from config stores names and settings only and
-never downloads anything. Weights are loaded by ``load()``, which the model calls in
-``initialize``; ``from_saved()`` rebuilds the same architecture from what a saved
-pipeline stores (config, tokenizer files, timm data config), with no network access.
-torch, transformers and timm are imported inside the methods.
+Each is a light spec: building one from config stores names and settings only and
+never downloads anything. The model loads the weights in `initialize` (`load()`); a
+saved pipeline rebuilds the same architectures from what it stored (the HF config,
+the tokenizer files, the timm name and data config), with no network access. torch,
+transformers and timm are imported inside the methods.
 """
 import tempfile
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from spacy.util import registry
 from .errors import Errors
 
 
-@dataclass
+@dataclass(frozen=True)
 class HFTextEncoder:
     """A Hugging Face encoder (BERT-like) and its tokenizer.
 
@@ -24,14 +25,14 @@ class HFTextEncoder:
     max_length (int): Maximum number of wordpieces per encoded pair or description.
     pretrained (bool): Load pretrained weights; if False, initialise randomly from the
         (overridden) config. The tokenizer is always loaded from `name`.
-    config_overrides (Dict[str, Any]): Overrides applied to the model config, e.g. a
-        smaller `num_hidden_layers`.
+    config_overrides (Dict[str, Any]): Overrides of the model config, e.g. a smaller
+        `num_hidden_layers`.
     """
 
     name: str
     max_length: int = 128
     pretrained: bool = True
-    config_overrides: Dict[str, Any] = field(default_factory=dict)
+    config_overrides: Dict[str, Any] = field(default_factory=dict, hash=False)
 
     def load(self) -> Tuple[Any, Any]:
         """Load (tokenizer, model) from the hub name or the local folder.
@@ -51,32 +52,17 @@ class HFTextEncoder:
             raise ValueError(Errors.ROC_E021.format(name=self.name, reason=err)) from err
         return tokenizer, _strip_pooler(model)
 
-    def save_state(self, tokenizer: Any, model: Any) -> Dict[str, Any]:
-        """What a saved pipeline needs to rebuild this encoder without network access.
 
-        RETURNS (Dict[str, Any]): The model config and the tokenizer files.
-        """
-        with tempfile.TemporaryDirectory() as tmp:
-            tokenizer.save_pretrained(tmp)
-            files = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-        return {"config": model.config.to_dict(), "tokenizer": files}
+def hf_model_from_config(config: Dict[str, Any]) -> Any:
+    """A randomly initialised Hugging Face encoder of a saved config (offline).
 
-    @staticmethod
-    def from_saved(state: Dict[str, Any]) -> Tuple[Any, Any]:
-        """Rebuild (tokenizer, model) with random weights from `save_state` output.
+    config (Dict[str, Any]): `model.config.to_dict()` of the saved model.
+    RETURNS (PreTrainedModel): The model, without pooler (ROC reads token states).
+    """
+    from transformers import AutoConfig, AutoModel
 
-        state (Dict[str, Any]): The saved config and tokenizer files.
-        RETURNS (Tuple[PreTrainedTokenizerBase, PreTrainedModel]): Tokenizer and model.
-        """
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-        config_dict = dict(state["config"])
-        config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in state["tokenizer"].items():
-                (Path(tmp) / name).write_bytes(data)
-            tokenizer = AutoTokenizer.from_pretrained(tmp, use_fast=True)
-        return tokenizer, _strip_pooler(AutoModel.from_config(config))
+    config = dict(config)
+    return _strip_pooler(AutoModel.from_config(AutoConfig.for_model(config.pop("model_type"), **config)))
 
 
 def _strip_pooler(model: Any) -> Any:
@@ -87,67 +73,69 @@ def _strip_pooler(model: Any) -> Any:
     return model
 
 
-@dataclass
+def tokenizer_to_files(tokenizer: Any) -> Dict[str, bytes]:
+    """The files of a Hugging Face tokenizer, by name."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {path.name: path.read_bytes() for path in Path(tmp).iterdir() if path.is_file()}
+
+
+def tokenizer_from_files(files: Dict[str, bytes]) -> Any:
+    """A Hugging Face tokenizer from its saved files (offline)."""
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        return AutoTokenizer.from_pretrained(tmp, use_fast=True)
+
+
+@dataclass(frozen=True)
 class TimmImageEncoder:
-    """A timm image model used as a patch-token encoder (`num_classes=0`).
+    """A timm image model used as a token encoder (`num_classes=0`).
 
     name (str): A timm model name, e.g. "vit_base_patch16_224".
     pretrained (bool): Load pretrained weights (from the hub or `checkpoint_path`).
     checkpoint_path (Optional[str]): A local checkpoint file to load the weights from.
     model_kwargs (Dict[str, Any]): Keyword arguments for `timm.create_model`, e.g.
         `img_size`, `patch_size`, `depth` for a small ViT.
-    data_config (Dict[str, Any]): Overrides for timm's resolved data config
+    data_config (Dict[str, Any]): Overrides of timm's resolved data config
         (`input_size`, `mean`, `std`, `crop_pct`, `interpolation`).
     """
 
     name: str
     pretrained: bool = True
     checkpoint_path: Optional[str] = None
-    model_kwargs: Dict[str, Any] = field(default_factory=dict)
-    data_config: Dict[str, Any] = field(default_factory=dict)
+    model_kwargs: Dict[str, Any] = field(default_factory=dict, hash=False)
+    data_config: Dict[str, Any] = field(default_factory=dict, hash=False)
 
     def load(self) -> Tuple[Any, Dict[str, Any]]:
         """Create the timm model and resolve its preprocessing config.
 
         RETURNS (Tuple[nn.Module, Dict[str, Any]]): The model and its data config.
         """
-        import timm
+        import timm.data
 
         kwargs = dict(self.model_kwargs)
         if self.checkpoint_path:
             kwargs["pretrained_cfg_overlay"] = {"file": str(self.checkpoint_path)}
         try:
-            model = timm.create_model(
-                self.name, pretrained=self.pretrained, num_classes=0, **kwargs
-            )
+            model = timm.create_model(self.name, pretrained=self.pretrained, num_classes=0, **kwargs)
         except (RuntimeError, ValueError, OSError) as err:
             raise ValueError(Errors.ROC_E022.format(name=self.name, reason=err)) from err
-        return model, self._resolve_data_config(model)
-
-    def _resolve_data_config(self, model: Any) -> Dict[str, Any]:
-        import timm.data
-
         args = dict(self.data_config)
         img_size = self.model_kwargs.get("img_size")
         if img_size is not None and "input_size" not in args:
-            size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-            args["input_size"] = (3, *size)
+            args["input_size"] = (3, *((img_size, img_size) if isinstance(img_size, int) else img_size))
         config = timm.data.resolve_model_data_config(model, args=args)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+        return model, {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
-    def save_state(self, model: Any, data_config: Dict[str, Any]) -> Dict[str, Any]:
-        """What a saved pipeline needs to rebuild this encoder without network access."""
-        return {"name": self.name, "model_kwargs": self.model_kwargs, "data_config": data_config}
 
-    @staticmethod
-    def from_saved(state: Dict[str, Any]) -> Tuple[Any, Dict[str, Any]]:
-        """Rebuild (model, data_config) with random weights from `save_state` output."""
-        import timm
+def timm_model_from_saved(name: str, model_kwargs: Dict[str, Any]) -> Any:
+    """A randomly initialised timm model of a saved name and kwargs (offline)."""
+    import timm
 
-        model = timm.create_model(
-            state["name"], pretrained=False, num_classes=0, **state["model_kwargs"]
-        )
-        return model, dict(state["data_config"])
+    return timm.create_model(name, pretrained=False, num_classes=0, **model_kwargs)
 
 
 def make_image_transform(data_config: Dict[str, Any]) -> Any:
@@ -160,6 +148,14 @@ def make_image_transform(data_config: Dict[str, Any]) -> Any:
 
     config = {k: tuple(v) if isinstance(v, list) else v for k, v in data_config.items()}
     return timm.data.create_transform(**config, is_training=False)
+
+
+@dataclass(frozen=True)
+class EntityGroundingLayer:
+    """Entity grounding: where the head and the tail are in the image, added to the
+    pair vector (see spacy_roc.layers.grounding.EntityGrounding). For relations that
+    depend on where the entities are, such as the demo's spatial relations. Needs an
+    image encoder whose tokens form a patch grid (ROC_E033 otherwise)."""
 
 
 @registry.architectures("spacy_roc.HFTextEncoder.v1")
@@ -182,9 +178,14 @@ def build_timm_image_encoder(
     data_config: Dict[str, Any] = {},
 ) -> TimmImageEncoder:
     """Registered image encoder: any timm model by name, with `num_classes=0`."""
-    return TimmImageEncoder(
-        name, pretrained, checkpoint_path, dict(model_kwargs), dict(data_config)
-    )
+    return TimmImageEncoder(name, pretrained, checkpoint_path, dict(model_kwargs), dict(data_config))
+
+
+@registry.architectures("spacy_roc.EntityGrounding.v1")
+def build_entity_grounding() -> EntityGroundingLayer:
+    """Registered entity-grounding sub-layer, plugged into spacy_roc.ROCModel.v1 as
+    `grounding` (the demo config does)."""
+    return EntityGroundingLayer()
 
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"

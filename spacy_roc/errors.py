@@ -28,8 +28,8 @@ class Warnings(metaclass=_ErrorsWithCodes):
     ROC_W002 = (
         "Could not read the image of a doc ({reason}); the doc is encoded text-only. "
         "Check the file or bytes in doc._.image (relative paths are resolved against "
-        "the component's images_dir). One warning per batch names the first such "
-        "image; the component counts all of them in `image_failures`."
+        "the working directory). One warning per batch names the first such image; "
+        "the component counts all of them in `images.failed`."
     )
     ROC_W003 = (
         "Relation label '{label}' occurs in the training data but has no description. "
@@ -46,7 +46,7 @@ class Warnings(metaclass=_ErrorsWithCodes):
     )
     ROC_W006 = (
         "The model has fusion_layers = 0: image tokens cannot reach the pair vector, so "
-        "the image encoder is not used."
+        "the image encoder is not built and no image is read."
     )
     ROC_W008 = (
         "The training data holds no relation other than the no-relation label "
@@ -63,6 +63,16 @@ class Warnings(metaclass=_ErrorsWithCodes):
         "Span(doc, start, end, label=\"PERSON\"): setting span.label_ on a span read "
         "back from doc.spans changes a copy."
     )
+    ROC_W011 = (
+        "spacy_roc.annotated_pairs.v1 found no doc._.relation_pairs on a doc, so none of "
+        "its pairs are scored. List the (head, tail) token offsets to score in "
+        "doc._.relation_pairs (spacy_roc.Corpus.v1 lists the gold pairs), or use "
+        "spacy_roc.all_pairs.v1 as the candidates."
+    )
+    # -- descriptions expand: ROC_W300-W309
+    # -- annotate: ROC_W500-W509
+    # -- convert prodigy / export prodigy: ROC_W110-W119
+    # -- visualize: ROC_W400-W409
     ROC_W100 = (
         "Skipped {n_errors} malformed line(s) in {path} (on_error = \"skip\"); first "
         "ones: {examples}. The line numbers are in the returned stats under 'errors'."
@@ -149,7 +159,11 @@ class Errors(metaclass=_ErrorsWithCodes):
         "numpy image arrays must have dtype uint8 and shape (H, W, 3), or (H, W) for "
         "grayscale; got dtype {dtype} and shape {shape}."
     )
-    ROC_E024 = "Image file not found: {path}."
+    # -- descriptions expand: ROC_E300-E309
+    # -- annotate: ROC_E500-E509
+    # -- convert prodigy / export prodigy: ROC_E110-E119
+    # -- visualize: ROC_E400-E409
+    # -- zeroshot: ROC_E600-E609
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
         "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "
@@ -171,28 +185,40 @@ class Errors(metaclass=_ErrorsWithCodes):
         "candidate pairs; its weights are probably corrupt (e.g. saved after a diverged "
         "training step). Reload or retrain the pipeline."
     )
-    ROC_E029 = "Unknown pair_pooling {value!r}; use one of {options}."
-    ROC_E030 = "Unknown fusion_attention {value!r}; use one of {options}."
     ROC_E031 = (
         "No run reports under {path}: expected folders named {{run}}_seed{{n}} holding "
         "metrics.json (written by `python -m spacy_roc evaluate`)."
     )
-    ROC_E032 = (
-        "The image encoder gave {n_tokens} tokens per image, but the image position "
-        "embedding (image_positions = true) has {n_positions}. Use an image encoder with "
-        "a fixed input size (no dynamic_img_size) when image_positions is on."
-    )
     ROC_E033 = (
-        "entity_grounding needs the image tokens' patch grid, but the image encoder's "
+        "Entity grounding needs the image tokens' patch grid, but the image encoder's "
         "{n_tokens} tokens form neither its patch_embed.grid_size nor a square grid "
         "(after its class/register tokens). Use a ViT or CNN backbone, or turn "
-        "entity_grounding off."
+        "remove [model.grounding]."
     )
     ROC_E034 = (
-        "Invalid entity markers head_markers={head!r}, tail_markers={tail!r}: each must "
-        "be two non-blank strings (outer, inner) that the text tokenizer turns into "
-        "known wordpieces (not its unknown token), and the head's outer marker must "
-        "differ from the tail's."
+        "The text tokenizer does not know the entity markers {markers}: it turns one of "
+        "them into its unknown token. Use a text encoder whose vocabulary has these "
+        "punctuation characters (BERT-like wordpiece vocabularies do)."
+    )
+    ROC_E036 = (
+        "spacy_roc.LevitatedMarkers.v1 needs max_length of at least {minimum} "
+        "wordpieces per pass, not {max_length}."
+    )
+    ROC_E037 = (
+        "The pair encoder {encoder} and the text encoder do not go together: "
+        "spacy_roc.EntityPooling.v1 reads the token states of a shared transformer, so "
+        "[model.text_encoder] must be spacy-transformers.TransformerListener.v1, and "
+        "[model.relation_encoder] a spacy_roc.HFTextEncoder.v1 for the descriptions; "
+        "the marker encoders need a spacy_roc.HFTextEncoder.v1 as text encoder."
+    )
+    ROC_E038 = (
+        "The shared transformer's listener has no width yet: initialize the pipeline "
+        "with its `transformer` component before roc_relations (as nlp.initialize "
+        "does), so that the transformer finds its listener."
+    )
+    ROC_E035 = (
+        "spacy_roc.EntityGrounding.v1 needs an image encoder, and fusion_layers > 0 for "
+        "the image to be used. Set [model.image_encoder] or remove [model.grounding]."
     )
 
 

@@ -2,16 +2,23 @@
 
 Accepted values of ``doc._.image``: a path (``str``/``Path``), encoded bytes (any
 format Pillow reads), a ``PIL.Image.Image`` in any mode, or a numpy ``uint8`` array of
-shape (H, W, 3), (H, W, 4) or (H, W). Unreadable values raise ``ImageError`` with a
-reason; the component turns that into a coded warning plus text-only fallback, or a
-coded error, as configured.
+shape (H, W, 3), (H, W, 4) or (H, W). Images are turned upright by their EXIF
+orientation (phone and Twitter JPEGs carry one). Unreadable values raise
+``ImageError`` with a reason; ``ImageReader`` turns that into a coded warning plus
+text-only fallback, or a coded error, as configured.
 """
 import io
 import struct
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .errors import Errors
+from spacy.tokens import Doc
+
+from .errors import Errors, Warnings, warn
+
+ON_MISSING = ("text_only", "error")
+# EXIF tag of the orientation (1: upright)
+_ORIENTATION = 0x0112
 
 # Images above this many pixels are downscaled (in RGB) before preprocessing, so that
 # a batch of large photos holds a bounded amount of memory: a 6000x4000 photo becomes
@@ -66,12 +73,26 @@ def load_image(value: Any, base_dir: Optional[Path] = None) -> Any:
         raise TypeError(Errors.ROC_E002.format(type=type(value).__name__))
     try:
         image.load()  # a PIL image from Image.open is decoded lazily, here
-        return to_rgb(image)
+        return to_rgb(upright(image))
     except Image.DecompressionBombError as err:
         raise ImageError(f"image too large to decode safely: {err}") from err
     except _DECODE_ERRORS as err:
         # e.g. a lazily opened, truncated PIL image, or a mode Pillow cannot convert
         raise ImageError(f"cannot read image of mode {image.mode!r}: {err}") from err
+
+
+def upright(image: Any) -> Any:
+    """The image turned by its EXIF orientation (a new image; the input is not
+    modified), or the image itself if it has none.
+
+    image (PIL.Image.Image): The image.
+    RETURNS (PIL.Image.Image): The upright image.
+    """
+    from PIL import ImageOps
+
+    if image.getexif().get(_ORIENTATION, 1) in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
 
 
 def _open_path(path: Path, base_dir: Optional[Path]) -> Any:
@@ -159,3 +180,79 @@ def _rescale_to_8bit(image: Any) -> Any:
     low, high = float(array.min()), float(array.max())
     scaled = (array - low) / (high - low) * 255.0 if high > low else numpy.zeros_like(array)
     return Image.fromarray(scaled.astype(numpy.uint8), mode="L")
+
+
+class ImageReader:
+    """Reads the images of a batch of docs for the model: each distinct image value
+    once, as an RGB image, with an index per doc.
+
+    A doc without image, or with an unreadable one, is encoded text-only with a coded
+    warning once per batch (ROC_W001, ROC_W002), or raises ROC_E003 / ROC_E004 with
+    on_missing = "error". `missing` and `failed` count those docs over the reader's
+    lifetime. A value of an unsupported type always raises ROC_E002.
+
+    on_missing (str): "text_only" or "error".
+    """
+
+    def __init__(self, on_missing: str = "text_only"):
+        self.on_missing = on_missing
+        self.missing = 0
+        self.failed = 0
+
+    @property
+    def on_missing(self) -> str:
+        return self._on_missing
+
+    @on_missing.setter
+    def on_missing(self, value: str) -> None:
+        if value not in ON_MISSING:
+            raise ValueError(Errors.ROC_E005.format(value=value))
+        self._on_missing = value
+
+    def read(self, docs: Sequence[Doc], wanted: Sequence[bool]) -> Tuple[List[Any], List[int]]:
+        """Read the images of the wanted docs.
+
+        docs (Sequence[Doc]): The docs.
+        wanted (Sequence[bool]): Whether each doc's image is needed (e.g. it has
+            candidate pairs).
+        RETURNS (Tuple[List[PIL.Image.Image], List[int]]): The distinct RGB images,
+            and per doc the index of its image (-1: text-only).
+        """
+        images: List[Any] = []
+        slots: Dict[Any, int] = {}
+        index: List[int] = []
+        missing, failed, reason = 0, 0, ""
+        for doc, want in zip(docs, wanted):
+            value = doc._.image if want else None
+            if value is None:
+                missing += int(want)
+                index.append(-1)
+                continue
+            key = value if isinstance(value, (str, bytes)) else id(value)
+            if key not in slots:
+                image, error = self._load(value)
+                slots[key] = len(images) if image is not None else -1
+                images.extend([image] if image is not None else [])
+                reason = reason or error
+            failed += int(slots[key] < 0)
+            index.append(slots[key])
+        if missing and self.on_missing == "error":
+            raise ValueError(Errors.ROC_E003)
+        self._report(missing, failed, reason)
+        return images, index
+
+    def _load(self, value: Any) -> Tuple[Optional[Any], str]:
+        try:
+            return load_image(value), ""
+        except ImageError as err:
+            if self.on_missing == "error":
+                raise ValueError(Errors.ROC_E004.format(reason=err.reason)) from err
+            return None, err.reason
+
+    def _report(self, missing: int, failed: int, reason: str) -> None:
+        self.missing += missing
+        self.failed += failed
+        if missing:
+            warn(Warnings.ROC_W001)
+        if failed:
+            warn(Warnings.ROC_W002.format(reason=reason))

@@ -6,9 +6,7 @@ A pair (head, tail) is encoded as the doc's wordpieces with typed punctuation ma
     @ * person * Obama @ was born in # ^ loc ^ Hawaii #
 
 The head start marker "@" and the tail start marker "#" are the positions the pair
-vector is read from. The marker strings are settings of the model (`head_markers`,
-`tail_markers`): text that uses "@" and "#" itself (tweets: "@user", "#tag") can be
-marked with characters it does not use.
+vector is read from.
 
 Texts longer than the encoder's maximum length are windowed around the pair so that
 both markers survive; when the two entities are too far apart for one window, a window
@@ -48,34 +46,30 @@ class MarkedPair:
         return self.tail_block[0]
 
 
+def type_name(label: str) -> str:
+    """The words an entity type shows the encoders, e.g. "PERSON" -> "person"."""
+    return label.lower().replace("_", " ").strip()
+
+
 class PairTokenizer:
     """Turns (doc, head, tail) into marked wordpiece sequences.
 
     tokenizer (PreTrainedTokenizerBase): A Hugging Face (fast) tokenizer.
     max_length (int): Maximum sequence length, special tokens included.
-    head_markers (Tuple[str, str]): Outer (start and end) and inner (around the type)
-        marker of the head.
-    tail_markers (Tuple[str, str]): The same for the tail.
     """
 
-    def __init__(
-        self,
-        tokenizer: Any,
-        max_length: int,
-        head_markers: Sequence[str] = HEAD_MARKERS,
-        tail_markers: Sequence[str] = TAIL_MARKERS,
-    ):
+    def __init__(self, tokenizer: Any, max_length: int):
         if max_length < MIN_MAX_LENGTH:
             raise ValueError(Errors.ROC_E020.format(max_length=max_length, minimum=MIN_MAX_LENGTH))
         self.tokenizer = tokenizer
         self.max_length = max_length
         self._piece_cache: Dict[str, List[int]] = {}
-        self.head_markers, self.tail_markers = check_markers(head_markers, tail_markers)
-        if not all(self._known(marker) for marker in self.head_markers + self.tail_markers):
-            raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
+        self.head_markers, self.tail_markers = HEAD_MARKERS, TAIL_MARKERS
+        if not all(self._known(marker) for marker in HEAD_MARKERS + TAIL_MARKERS):
+            raise ValueError(Errors.ROC_E034.format(markers=list(HEAD_MARKERS + TAIL_MARKERS)))
         wrapped = tokenizer.build_inputs_with_special_tokens([-1])
-        self._prefix = wrapped.index(-1)
-        self._n_special = len(wrapped) - 1
+        self.prefix = wrapped.index(-1)
+        self.n_special = len(wrapped) - 1
 
     def pieces(self, text: str) -> List[int]:
         """Wordpiece ids of a short string (markers, type names), cached."""
@@ -107,10 +101,10 @@ class PairTokenizer:
         if head.start == tail.start and head.end == tail.end:
             raise ValueError(Errors.ROC_E016.format(head=head, tail=tail))
         ids, blocks = self._insert_markers(pieces, head, tail)
-        ids, blocks = self._window(ids, blocks, self.max_length - self._n_special)
+        ids, blocks = self._window(ids, blocks, self.max_length - self.n_special)
         full = self.tokenizer.build_inputs_with_special_tokens(ids)
-        last = self._prefix + len(ids) - 1
-        head, tail = [(b[0] + self._prefix, min(b[1] + self._prefix, last)) for b in blocks]
+        last = self.prefix + len(ids) - 1
+        head, tail = [(b[0] + self.prefix, min(b[1] + self.prefix, last)) for b in blocks]
         return MarkedPair(full, head, tail)
 
     def _insert_markers(
@@ -135,54 +129,50 @@ class PairTokenizer:
         return ids, blocks
 
     def _open(self, markers: Tuple[str, str], span: Span) -> List[int]:
-        type_name = span.label_.lower().replace("_", " ").strip()
         outer, inner = self.pieces(markers[0]), self.pieces(markers[1])
-        return outer + inner + self.pieces(type_name) + inner
+        return outer + inner + self.pieces(type_name(span.label_)) + inner
 
     @staticmethod
     def _window(
         ids: List[int], blocks: List[List[int]], budget: int
     ) -> Tuple[List[int], List[List[int]]]:
-        if len(ids) <= budget:
-            return ids, blocks
-        lo = min(blocks[0][0], blocks[1][0])
-        hi = max(blocks[0][1], blocks[1][1]) + 1
-        if hi - lo <= budget:
-            start = max(0, min(lo - (budget - (hi - lo)) // 2, len(ids) - budget))
-            return ids[start : start + budget], [[b - start for b in blk] for blk in blocks]
-        return _two_windows(ids, blocks, budget)
+        segments = window_segments(len(ids), blocks, budget)
+        window = [i for start, end in segments for i in ids[start:end]]
+        return window, [rebase(block, segments) for block in blocks]
+
+Segments = List[Tuple[int, int]]
 
 
-def check_markers(head_markers: Sequence[str], tail_markers: Sequence[str]) -> Tuple[Markers, Markers]:
-    """Validate the marker settings: two non-blank strings each, and a head start
-    marker that differs from the tail's (else head and tail look alike).
+def window_segments(length: int, blocks: Sequence[Sequence[int]], budget: int) -> Segments:
+    """The part of a text of `length` wordpieces that is kept so that two blocks
+    ([first, last] positions, e.g. a head and a tail) survive in `budget` wordpieces:
+    all of it if it fits, else a window centred on both blocks, else (too far apart for
+    one window) a window around each.
 
-    head_markers (Sequence[str]): Outer and inner marker of the head.
-    tail_markers (Sequence[str]): Outer and inner marker of the tail.
-    RETURNS (Tuple[Markers, Markers]): Both, as tuples.
+    RETURNS (List[Tuple[int, int]]): (start, end) segments, end exclusive, in order.
     """
-    def well_formed(markers: Sequence[str]) -> bool:
-        if isinstance(markers, str) or len(markers) != 2:
-            return False
-        return all(isinstance(m, str) and m.strip() for m in markers)
-
-    if not (well_formed(head_markers) and well_formed(tail_markers)) or head_markers[0] == tail_markers[0]:
-        raise ValueError(Errors.ROC_E034.format(head=head_markers, tail=tail_markers))
-    return (head_markers[0], head_markers[1]), (tail_markers[0], tail_markers[1])
-
-
-def _two_windows(
-    ids: List[int], blocks: List[List[int]], budget: int
-) -> Tuple[List[int], List[List[int]]]:
-    """Keep a window around each entity (they are too far apart for one window)."""
-    first, second = sorted((0, 1), key=lambda who: blocks[who][0])
+    if length <= budget:
+        return [(0, length)]
+    lo = min(blocks[0][0], blocks[1][0])
+    hi = max(blocks[0][1], blocks[1][1]) + 1
+    if hi - lo <= budget:
+        start = max(0, min(lo - (budget - (hi - lo)) // 2, length - budget))
+        return [(start, start + budget)]
+    first, second = sorted(blocks[:2], key=lambda block: block[0])
     size_a = budget // 2
     size_b = budget - size_a
-    start_a = max(0, blocks[first][0] - max(0, size_a - (blocks[first][1] - blocks[first][0] + 1)) // 2)
-    start_b = max(start_a + size_a, blocks[second][0] - max(0, size_b - (blocks[second][1] - blocks[second][0] + 1)) // 2)
-    start_b = min(start_b, blocks[second][0])
-    part_a, part_b = ids[start_a : start_a + size_a], ids[start_b : start_b + size_b]
-    new_blocks = [[0, 0], [0, 0]]
-    new_blocks[first] = [b - start_a for b in blocks[first]]
-    new_blocks[second] = [b - start_b + len(part_a) for b in blocks[second]]
-    return part_a + part_b, new_blocks
+    start_a = max(0, first[0] - max(0, size_a - (first[1] - first[0] + 1)) // 2)
+    start_b = max(start_a + size_a, second[0] - max(0, size_b - (second[1] - second[0] + 1)) // 2)
+    start_b = min(start_b, second[0])
+    return [(start_a, min(start_a + size_a, length)), (start_b, min(start_b + size_b, length))]
+
+
+def rebase(block: Sequence[int], segments: Segments) -> List[int]:
+    """A block's positions in the text made of the segments: shifted by the segment
+    that holds the block's start."""
+    offset = 0
+    for start, end in segments:
+        if start <= block[0] < end:
+            return [position - start + offset for position in block]
+        offset += end - start
+    raise ValueError(f"block {block} outside the segments {segments}")

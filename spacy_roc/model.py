@@ -1,298 +1,418 @@
-"""The thinc model of ROC: `spacy_roc.ROCModel.v1`.
+"""The thinc layer of ROC: `spacy_roc.ROCModel.v1`.
 
-Model[RelationBatch, Floats2d]: a batch of docs with their candidate pairs, images and
-the relation set goes in; logits (n_pairs, n_relations) come out. The torch network
-lives in a ROCShim and is built in `init` (weights loaded there, never at
-construction). The input converter below turns docs into tensors: typed markers,
-windowing, one preprocessed tensor per distinct image, tokenized descriptions.
+Model[RelationBatch, Floats2d]: docs with their candidate pairs, images and relation
+set go in; logits (n_pairs, n_relations) come out.
+
+- The torch network (`spacy_roc.layers.network.ROCNetwork`) is wrapped with thinc's
+  `PyTorchWrapper_v3`. Its `convert_inputs` builds the tensors (through the pair
+  encoder, `pair_encoders.py`); its `serialize_model` / `deserialize_model` store the
+  Hugging Face configs, the timm name and kwargs, and the weights, so a saved
+  pipeline is rebuilt offline.
+- The tokenizers and the image transform (`Preprocessor`) are `attrs["inputs"]` of
+  the wrapper, set in `init` and saved with the model (tokenizer files, timm data
+  config) through thinc's `serialize_attr`.
+- With a shared spaCy transformer, the text encoder is its listener (a thinc layer
+  before the wrapper): its token states are the wrapper's input, and their gradient
+  goes back to the transformer.
+- Nothing is loaded at construction; `init` loads the pretrained encoders.
+- At inference the pairs are scored in chunks of at most `max_pairs_per_batch`,
+  against relation prototypes cached per relation set (`attrs["prototypes"]`);
+  whoever changes the weights clears them (`clear_prototypes`).
 """
+import contextlib
+import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from functools import partial
+from io import BytesIO
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from spacy.tokens import Doc, Span
+import srsly
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .encoders import HFTextEncoder, TimmImageEncoder
-from .errors import Errors
-from .layers.shim import ROCShim
-from .markers import HEAD_MARKERS, TAIL_MARKERS, check_markers
+from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_model_from_config, timm_model_from_saved
+from .errors import Errors, Warnings, warn
+from .inputs import RelationBatch, RelationSet
+from .pair_encoders import EntityPoolingLayer, FlatPairs, PairEncoderLayer, Unit
+from .preprocess import Preprocessor
 
-Pair = Tuple[Span, Span]
-POOLINGS = ("marker", "marker_mention")
-FUSION_ATTENTION = ("full", "cross")
+HEADS = ("retrieval", "classifier")
+
+
+def _single_torch_thread_in_child() -> None:
+    """A forked worker (`nlp.pipe(n_process=...)`) inherits the parent's OpenMP
+    state but not its threads, and torch's first parallel region then hangs. Run
+    torch single-threaded in forked children; they parallelise across processes."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_torch_thread_in_child)
 
 
 @dataclass(frozen=True)
-class RelationSet:
-    """The relations to retrieve: labels and their descriptions (hashable)."""
+class NetworkSpec:
+    """What builds the torch network: the settings of `spacy_roc.ROCModel.v1` (the
+    one copy of them) and its sub-layers. `text_encoder` is None with a shared
+    transformer (the listener gives the token states)."""
 
-    labels: Tuple[str, ...]
-    descriptions: Tuple[Tuple[str, ...], ...]
-
-    @classmethod
-    def from_dict(cls, relations: Dict[str, Sequence[str]]) -> "RelationSet":
-        labels = tuple(relations)
-        return cls(labels, tuple(tuple(relations[label]) for label in labels))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
-class RelationBatch:
-    """Model input: docs, their candidate pairs and images, and the relation set.
-
-    docs (List[Doc]): The docs.
-    pairs (List[List[Tuple[Span, Span]]]): Candidate (head, tail) pairs per doc.
-    images (List[Optional[PIL.Image.Image]]): RGB image per doc, or None.
-    relations (RelationSet): The relations to score against.
-    """
-
-    docs: List[Doc]
-    pairs: List[List[Pair]]
-    images: List[Any]
-    relations: RelationSet
-
-    @property
-    def n_pairs(self) -> int:
-        return sum(len(p) for p in self.pairs)
+    pair_encoder: PairEncoderLayer
+    text_encoder: Optional[HFTextEncoder]
+    image_encoder: Optional[TimmImageEncoder]
+    relation_encoder: Optional[HFTextEncoder]
+    grounding: bool
+    head: str
+    fusion_layers: int
+    temperature: float
+    bf16: bool
 
 
 @registry.architectures("spacy_roc.ROCModel.v1")
 def build_roc_model(
-    text_encoder: HFTextEncoder,
+    text_encoder: Union[HFTextEncoder, Model],
+    pair_encoder: PairEncoderLayer,
     image_encoder: Optional[TimmImageEncoder] = None,
     relation_encoder: Optional[HFTextEncoder] = None,
+    grounding: Optional[EntityGroundingLayer] = None,
     head: str = "retrieval",
     fusion_layers: int = 2,
-    fusion_heads: Optional[int] = None,
-    hidden_width: Optional[int] = None,
-    output_width: Optional[int] = None,
-    dropout: float = 0.1,
     temperature: float = 0.05,
-    learn_scale: bool = True,
     bf16: bool = True,
     max_pairs_per_batch: int = 256,
-    pair_pooling: str = "marker",
-    fusion_attention: str = "full",
-    image_positions: bool = False,
-    embedding_skip: bool = False,
-    entity_grounding: bool = False,
-    head_markers: Sequence[str] = HEAD_MARKERS,
-    tail_markers: Sequence[str] = TAIL_MARKERS,
 ) -> Model[RelationBatch, Floats2d]:
-    """Build the ROC model from its sub-models. Nothing is downloaded here.
+    """Build the ROC model from its sub-layers. Nothing is downloaded here.
 
-    text_encoder (HFTextEncoder): Encoder of the marked pair text.
-    image_encoder (Optional[TimmImageEncoder]): Image encoder, or None (text only).
+    text_encoder (Union[HFTextEncoder, Model]): Encoder of the pair texts
+        (spacy_roc.HFTextEncoder.v1), or the listener of a shared spaCy transformer
+        (spacy-transformers.TransformerListener.v1, with spacy_roc.EntityPooling.v1).
+    pair_encoder (PairEncoderLayer): How a pair's text reaches the fusion layers:
+        spacy_roc.InlineMarkers.v1 (one pass per pair), spacy_roc.LevitatedMarkers.v1
+        (one pass per doc) or spacy_roc.EntityPooling.v1 (a shared transformer).
+    image_encoder (Optional[TimmImageEncoder]): Image encoder, or None (text-only).
     relation_encoder (Optional[HFTextEncoder]): Separate description encoder, or None
-        to share the text encoder.
+        to share the text encoder (required with a shared transformer).
+    grounding (Optional[EntityGroundingLayer]): Entity grounding
+        (spacy_roc.EntityGrounding.v1), or None. Needs an image encoder.
     head (str): "retrieval" (ROC) or "classifier" (the ablation).
-    fusion_layers (int): Transformer layers over [text tokens ; image tokens].
-    fusion_heads (Optional[int]): Attention heads; None: the text encoder's.
-    hidden_width (Optional[int]): Pair MLP hidden width; None: the text width.
-    output_width (Optional[int]): Pair/relation vector width; None: the text width.
-    dropout (float): Dropout in fusion and pair MLP.
-    temperature (float): Initial temperature; the scale is 1 / temperature.
-    learn_scale (bool): Learn the scale.
+    fusion_layers (int): Transformer layers over [text ; image]; 0: the image is not
+        used (ROC_W006 if an image encoder is given).
+    temperature (float): Initial temperature; the learnt scale starts at 1 / temperature.
     bf16 (bool): bfloat16 autocast on CUDA (ignored on CPU).
     max_pairs_per_batch (int): Pairs per forward pass at inference (bounds memory).
-    pair_pooling (str): "marker": the pair vector reads the fused states at the head
-        and tail start markers (ROC). "marker_mention": also the mean fused state of
-        each marked mention.
-    fusion_attention (str): "full": self-attention over [text ; image] (ROC).
-        "cross": in the fusion layers, text tokens attend only to themselves and to
-        the image tokens (the text encoder has already mixed the text).
-    image_positions (bool): Add a learned, unit-scale position embedding to the image
-        tokens at the fusion input. For image encoders trained from scratch, whose own
-        position embeddings start too weak for the fusion layers to tell where a
-        patch is; not needed with a pretrained ViT.
-    embedding_skip (bool): Add the text encoder's embedding-layer output (word plus
-        position embeddings) to its last hidden states before fusion. For small text
-        encoders trained from scratch, whose contextual states blur which word a token
-        is, so the fusion layers cannot match a mention's words (a colour, say) to
-        image regions. Off by default.
-    entity_grounding (bool): Add to the pair vector where the head and the tail are
-        in the image: each mention (its input word embeddings) attends over the image
-        patches, and the attended patch-grid locations (and their difference) are
-        projected to the pair-vector width. For relations that depend on where the
-        entities are (the demo's spatial relations). Needs an image encoder whose
-        tokens form a patch grid (ROC_E033 otherwise). Off by default.
-    head_markers (Sequence[str]): Outer and inner marker of the head, e.g. ["@", "*"] for
-        "@ * person * Obama @". The pair vector is read at the outer start marker.
-    tail_markers (Sequence[str]): Outer and inner marker of the tail, e.g. ["#", "^"].
-        Pick characters the texts rarely use themselves (ROC_E034 if invalid).
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
-    if head not in ("retrieval", "classifier"):
+    if head not in HEADS:
         raise ValueError(Errors.ROC_E017.format(value=head))
-    if pair_pooling not in POOLINGS:
-        raise ValueError(Errors.ROC_E029.format(value=pair_pooling, options=list(POOLINGS)))
-    if fusion_attention not in FUSION_ATTENTION:
-        raise ValueError(Errors.ROC_E030.format(value=fusion_attention, options=list(FUSION_ATTENTION)))
-    head_m, tail_m = check_markers(head_markers, tail_markers)
-    cfg = {
-        "head": head,
-        "fusion_layers": fusion_layers,
-        "fusion_heads": fusion_heads,
-        "hidden_width": hidden_width,
-        "output_width": output_width,
-        "dropout": dropout,
-        "temperature": temperature,
-        "learn_scale": learn_scale,
-        "bf16": bf16,
-        "max_length": text_encoder.max_length,
-        "desc_max_length": (relation_encoder or text_encoder).max_length,
-        "n_labels": 0,
-        "pair_pooling": pair_pooling,
-        "fusion_attention": fusion_attention,
-        "image_positions": image_positions,
-        "embedding_skip": embedding_skip,
-        "entity_grounding": entity_grounding,
-        "head_markers": list(head_m),
-        "tail_markers": list(tail_m),
-    }
-    encoders = {"text": text_encoder, "image": image_encoder, "relation": relation_encoder}
-    return Model(
-        "roc_model",
-        forward,
-        init=init,
-        shims=[ROCShim(cfg)],
-        attrs={"encoders": encoders, "max_pairs_per_batch": max_pairs_per_batch, "head": head},
+    listener = text_encoder if isinstance(text_encoder, Model) else None
+    if (listener is not None) != isinstance(pair_encoder, EntityPoolingLayer) or (listener and not relation_encoder):
+        raise ValueError(Errors.ROC_E037.format(encoder=type(pair_encoder).__name__))
+    if image_encoder is not None and fusion_layers <= 0:
+        warn(Warnings.ROC_W006)
+        image_encoder = None
+    if grounding is not None and image_encoder is None:
+        raise ValueError(Errors.ROC_E035)
+    spec = NetworkSpec(
+        pair_encoder, None if listener else text_encoder, image_encoder, relation_encoder,
+        grounding is not None, head, max(0, fusion_layers), temperature, bf16,
     )
+    network = PyTorchWrapper_v3(
+        None,
+        convert_inputs=convert_inputs,
+        convert_outputs=convert_outputs,
+        serialize_model=partial(serialize_network, spec),
+        deserialize_model=partial(deserialize_network, spec),
+    )
+    network.attrs.update({"inputs": Preprocessor(), "dropout_rate": 0.0, "pair_encoder": pair_encoder})
+    attrs = {
+        "spec": spec,
+        "head": head,
+        "uses_images": image_encoder is not None,
+        "max_pairs_per_batch": max_pairs_per_batch,
+        "prototypes": PrototypeCache(),
+    }
+    layers = [listener, network] if listener is not None else [network]
+    refs = {"network": network, "listener": listener}
+    return Model("roc_model", forward, init=init, layers=layers, refs=refs, attrs=attrs)
 
 
 def init(model: Model, X: Optional[RelationBatch] = None, Y: Any = None) -> None:
-    """Load the pretrained encoders and build the network. The number of labels
-    (needed by the classifier head) comes from the sample batch X."""
-    shim: ROCShim = model.shims[0]
-    encoders = model.attrs["encoders"]
+    """Load the pretrained encoders and build the network. The number of labels (the
+    classifier's outputs) comes from the sample batch X."""
+    from .layers.network import build_network
+
+    spec: NetworkSpec = model.attrs["spec"]
+    text_tokenizer, text_model, width, max_length = None, None, _listener_width(model), 0
+    if spec.text_encoder is not None:
+        text_tokenizer, text_model = spec.text_encoder.load()
+        width, max_length = text_model.config.hidden_size, spec.text_encoder.max_length
+    desc_tokenizer, relation_model = text_tokenizer, None
+    if spec.relation_encoder is not None:
+        desc_tokenizer, relation_model = spec.relation_encoder.load()
+    backbone, data_config = spec.image_encoder.load() if spec.image_encoder is not None else (None, None)
     n_labels = len(X.relations) if X is not None else 0
-    shim.load_pretrained(encoders["text"], encoders["image"], encoders["relation"], n_labels)
+    settings = _network_settings(spec, width)
+    network = build_network(spec.pair_encoder.kind, text_model, backbone, relation_model, n_labels=n_labels, **settings)
+    wrapper = model.get_ref("network")
+    wrapper.shims[0]._model = network.to(get_torch_default_device())
+    desc_max_length = (spec.relation_encoder or spec.text_encoder).max_length
+    wrapper.attrs["inputs"] = Preprocessor(text_tokenizer, max_length, desc_tokenizer, desc_max_length, data_config)
+    clear_prototypes(model)
 
 
-def forward(model: Model, batch: RelationBatch, is_train: bool):
-    shim: ROCShim = model.shims[0]
-    if shim.network is None:
+def _listener_width(model: Model) -> int:
+    """The width of the shared transformer's token states (0 without one); its
+    listener knows it once the transformer component is initialized."""
+    listener = _listener(model)
+    if listener is None:
+        return 0
+    for node in listener.walk():
+        if node.has_dim("nO"):
+            return node.get_dim("nO")
+    raise ValueError(Errors.ROC_E038)
+
+
+def _listener(model: Model) -> Optional[Model]:
+    """The shared transformer's listener, or None."""
+    return model.get_ref("listener") if model.has_ref("listener") else None
+
+
+def is_initialized(model: Model) -> bool:
+    """Whether the model's encoders are loaded (by init, or from a saved pipeline)."""
+    return model.get_ref("network").attrs["inputs"].loaded
+
+
+def get_network(model: Model) -> Any:
+    """The torch network (spacy_roc.layers.network.ROCNetwork), or None before init."""
+    return model.get_ref("network").shims[0]._model
+
+
+@dataclass
+class Chunk:
+    """Input of the wrapped network: units of a batch's pairs, the batch's
+    transformed images, the shared transformer's token states (or None), and the
+    relations: their descriptions are encoded (training) unless their prototypes are
+    given (inference) or the head is a classifier."""
+
+    batch: RelationBatch
+    pairs: FlatPairs
+    units: List[Unit]
+    pixels: Any
+    states: Optional[List[Floats2d]]
+    retrieval: bool
+    prototypes: Any = None
+
+
+def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2d, Callable]:
+    if not is_initialized(model):
         raise ValueError(Errors.ROC_E001)
-    n_labels = len(batch.relations)
-    if batch.n_pairs == 0:
-        return model.ops.alloc2f(0, n_labels), lambda d_logits: batch
-    if not is_train:
-        return _predict_chunked(model, shim, batch), lambda d_logits: batch
-    inputs = collate(shim, batch, _flat_pairs(batch))
-    logits_t, torch_backprop = shim(inputs, is_train=True)
-    logits = model.ops.asarray2f(torch2xp(logits_t.detach().float()))
+    network, listener = model.get_ref("network"), _listener(model)
+    pairs = batch.flat_pairs()
+    if not pairs:
+        return model.ops.alloc2f(0, len(batch.relations)), lambda d_logits: batch
+    prep: Preprocessor = network.attrs["inputs"]
+    states, backprop_states = listener(batch.docs, is_train) if listener is not None else (None, None)
+    units = model.attrs["spec"].pair_encoder.plan(prep, batch, pairs)
+    pixels = prep.pixels(batch.images)
+    retrieval = model.attrs["head"] == "retrieval"
+    if is_train:
+        logits, backprop_network = network(Chunk(batch, pairs, units, pixels, states, retrieval), is_train=True)
 
-    def backprop(d_logits: Floats2d) -> RelationBatch:
-        grad = xp2torch(d_logits, device=logits_t.device).to(logits_t.dtype)
-        torch_backprop(ArgsKwargs(args=(logits_t,), kwargs={"grad_tensors": (grad,)}))
-        return batch
+        def backprop(d_logits: Floats2d) -> RelationBatch:
+            d_states = backprop_network(d_logits)
+            if backprop_states is not None:
+                backprop_states(d_states)
+            return batch
 
-    return logits, backprop
-
-
-def _predict_chunked(model: Model, shim: ROCShim, batch: RelationBatch) -> Floats2d:
-    flat = _flat_pairs(batch)
-    size = max(1, model.attrs["max_pairs_per_batch"])
-    outputs = []
-    for start in range(0, len(flat), size):
-        logits_t = shim(collate(shim, batch, flat[start : start + size]), is_train=False)[0]
-        outputs.append(model.ops.asarray2f(torch2xp(logits_t.float())))
-    return model.ops.xp.concatenate(outputs, axis=0)
+        return logits, backprop
+    prototypes = _prototypes(model, batch.relations) if retrieval else None
+    chunks = [Chunk(batch, pairs, part, pixels, states, retrieval, prototypes) for part in _chunks(units, model.attrs["max_pairs_per_batch"])]
+    logits = model.ops.xp.concatenate([network.predict(chunk) for chunk in chunks], axis=0)
+    return logits, lambda d_logits: batch
 
 
-def _flat_pairs(batch: RelationBatch) -> List[Tuple[int, Span, Span]]:
-    return [(i, head, tail) for i, pairs in enumerate(batch.pairs) for head, tail in pairs]
+def _chunks(units: List[Unit], max_pairs: int) -> Iterator[List[Unit]]:
+    """Consecutive units with at most max_pairs pairs together (at least one unit)."""
+    chunk: List[Unit] = []
+    for unit in units:
+        if chunk and sum(u.end - u.start for u in chunk) + unit.end - unit.start > max_pairs:
+            yield chunk
+            chunk = []
+        chunk.append(unit)
+    yield chunk
 
 
-def collate(shim: ROCShim, batch: RelationBatch, flat: List[Tuple[int, Span, Span]]) -> ArgsKwargs:
-    """Convert pairs (doc index, head, tail) of a batch into network inputs.
+def convert_inputs(model: Model, chunk: Chunk, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    """The network's keyword tensors for a chunk, on its device, and the backprop to
+    the shared transformer's token states (their gradients per doc)."""
+    prep: Preprocessor = model.attrs["inputs"]
+    device = model.shims[0].device
+    states = None
+    if chunk.states is not None:
+        states = [xp2torch(model.ops.asarray(s), device=device) for s in chunk.states]
+    encoder = model.attrs["pair_encoder"]
+    pairs, sequence_docs = encoder.tensors(prep, chunk.batch, chunk.pairs, chunk.units, states)
+    pairs.update(prep.image_tensors(chunk.batch, sequence_docs, chunk.pixels))
+    kwargs: Dict[str, Any] = {"pairs": _on_device(pairs, device)}
+    if "states" in pairs and is_train:
+        kwargs["pairs"]["states"].requires_grad_(True)
+    if chunk.prototypes is not None:
+        kwargs["prototypes"] = chunk.prototypes
+    elif chunk.retrieval:
+        kwargs.update(_on_device(prep.description_tensors(chunk.batch.relations, sample=is_train), device))
+    kwargs["dropout"] = float(model.attrs["dropout_rate"]) if is_train else 0.0
 
-    RETURNS (ArgsKwargs): Keyword tensors for ROCNetwork.forward, on its device.
+    def backprop(d_inputs: ArgsKwargs) -> Optional[List[Floats2d]]:
+        if chunk.states is None:
+            return None
+        grad = d_inputs.kwargs["pairs"]["states"]
+        d_states = [model.ops.alloc2f(*s.shape) for s in chunk.states]
+        for row, doc_i in enumerate(sequence_docs):
+            d_states[doc_i] = model.ops.asarray2f(torch2xp(grad[row, : len(chunk.states[doc_i])]))
+        return d_states
+
+    return ArgsKwargs(args=(), kwargs=kwargs), backprop
+
+
+def convert_outputs(model: Model, chunk_logits: Tuple[Chunk, Any], is_train: bool) -> Tuple[Floats2d, Callable]:
+    """Logits as an array of the model's ops; gradients back as a torch tensor."""
+    _, logits = chunk_logits
+
+    def backprop(d_logits: Floats2d) -> ArgsKwargs:
+        grad = xp2torch(d_logits, device=logits.device).to(logits.dtype)
+        return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
+
+    return model.ops.asarray2f(torch2xp(logits.detach().float())), backprop
+
+
+class PrototypeCache:
+    """The relation prototypes of one relation set, at inference. Cleared whenever
+    the weights change (`clear_prototypes`)."""
+
+    def __init__(self) -> None:
+        self.key: Optional[RelationSet] = None
+        self.value: Any = None
+
+    def clear(self) -> None:
+        self.key, self.value = None, None
+
+
+def clear_prototypes(model: Model) -> None:
+    """Forget the cached relation prototypes: call after the weights change."""
+    model.attrs["prototypes"].clear()
+
+
+def _prototypes(model: Model, relations: RelationSet) -> Any:
+    """The prototypes (R, Do) of a relation set, cached."""
+    import torch
+
+    network = get_network(model)
+    cache: PrototypeCache = model.attrs["prototypes"]
+    if cache.key != relations:
+        wrapper = model.get_ref("network")
+        tensors = wrapper.attrs["inputs"].description_tensors(relations)
+        was_training = network.training
+        network.eval()
+        with torch.no_grad():
+            cache.value = network.encode_relations(**_on_device(tensors, wrapper.shims[0].device))
+        network.train(was_training)
+        cache.key = relations
+    return cache.value
+
+
+def _on_device(tensors: Dict[str, Any], device: Any) -> Dict[str, Any]:
+    import torch
+
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
+
+
+@contextlib.contextmanager
+def use_params(model: Model, params: Dict[Any, Any]) -> Iterator[None]:
+    """Use other values of the network's weights inside the context, e.g. the
+    optimizer's averages (`use_averages = true`), which `spacy train` evaluates and
+    saves. thinc's optimizer keys each torch parameter by (shim id, name), but
+    PyTorchShim.use_params looks for "pytorch_{id}_{name}" keys, so it would never
+    find them and the weights would stay as they are.
+
+    params (Dict[Any, Any]): Parameter arrays by (shim id, parameter name).
     """
     import torch
 
-    device = next(shim.network.parameters()).device
-    kwargs: Dict[str, Any] = _text_tensors(shim, batch, flat)
-    kwargs.update(_image_tensors(shim, batch, flat))
-    if shim.cfg["head"] == "retrieval":
-        kwargs.update(_description_tensors(shim, batch.relations))
-        kwargs["relation_key"] = batch.relations
-    kwargs["n_labels"] = len(batch.relations)
-    for key, value in kwargs.items():
-        if isinstance(value, torch.Tensor):
-            kwargs[key] = value.to(device)
-    return ArgsKwargs(args=(), kwargs=kwargs)
+    shim = model.get_ref("network").shims[0]
+    network = get_network(model)
+    named = dict(network.named_parameters()) if network is not None else {}
+    swap = {name: param for name, param in named.items() if (shim.id, name) in params}
+    if not swap:
+        with model.use_params(params):
+            yield
+        return
+    backup = {name: param.detach().clone() for name, param in swap.items()}
+    given = {name: xp2torch(params[(shim.id, name)], device=param.device) for name, param in swap.items()}
+
+    def assign(values: Dict[str, Any]) -> None:
+        with torch.no_grad():
+            for name, param in swap.items():
+                param.copy_(values[name])
+        clear_prototypes(model)
+
+    assign(given)
+    try:
+        yield
+    finally:
+        assign(backup)
 
 
-def _text_tensors(shim: ROCShim, batch: RelationBatch, flat: List[Tuple[int, Span, Span]]) -> Dict[str, Any]:
-    import torch
-
-    tokenizer = shim.pair_tokenizer
-    pieces: Dict[int, List[List[int]]] = {}
-    encoded = []
-    for doc_i, head, tail in flat:
-        if doc_i not in pieces:
-            pieces[doc_i] = tokenizer.doc_pieces(batch.docs[doc_i])
-        encoded.append(tokenizer.encode(pieces[doc_i], head, tail))
-    length = max(len(e.input_ids) for e in encoded)
-    pad_id = tokenizer.tokenizer.pad_token_id or 0
-    ids = torch.full((len(encoded), length), pad_id, dtype=torch.long)  # (P, L)
-    mask = torch.zeros((len(encoded), length), dtype=torch.long)  # (P, L)
-    for row, e in enumerate(encoded):
-        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids, dtype=torch.long)
-        mask[row, : len(e.input_ids)] = 1
-    head_block = torch.tensor([e.head_block for e in encoded], dtype=torch.long)  # (P, 2)
-    tail_block = torch.tensor([e.tail_block for e in encoded], dtype=torch.long)  # (P, 2)
+def _network_settings(spec: NetworkSpec, width: int) -> Dict[str, Any]:
     return {
-        "input_ids": ids,
-        "attention_mask": mask,
-        "head_block": head_block,
-        "tail_block": tail_block,
+        "width": width,
+        "head": spec.head,
+        "fusion_layers": spec.fusion_layers,
+        "grounding": spec.grounding,
+        "temperature": spec.temperature,
+        "bf16": spec.bf16,
     }
 
 
-def _image_tensors(shim: ROCShim, batch: RelationBatch, flat: List[Tuple[int, Span, Span]]) -> Dict[str, Any]:
-    """One preprocessed tensor per distinct image; each pair indexes its doc's image."""
+def serialize_network(spec: NetworkSpec, network: Any) -> bytes:
+    """The network's bytes: the Hugging Face configs, the timm name and kwargs, the
+    width, the number of labels and the weights (or that it is not initialized)."""
+    if network is None:
+        return srsly.msgpack_dumps({"initialized": False})
     import torch
 
-    if shim.image_transform is None:
-        return {}
-    slots: Dict[int, int] = {}
-    tensors = []
-    index = []
-    for doc_i, _, _ in flat:
-        image = batch.images[doc_i]
-        if image is None:
-            index.append(-1)
-            continue
-        if id(image) not in slots:
-            slots[id(image)] = len(tensors)
-            tensors.append(shim.image_transform(image))  # (3, H, W)
-        index.append(slots[id(image)])
-    if not tensors:
-        return {}
-    return {"pixels": torch.stack(tensors), "image_index": torch.tensor(index, dtype=torch.long)}
+    weights = BytesIO()
+    torch.save(network.state_dict(), weights)
+    pairs = network.pairs
+    image = None
+    if pairs.image is not None:
+        image = {"name": spec.image_encoder.name, "model_kwargs": dict(spec.image_encoder.model_kwargs)}
+    msg = {
+        "initialized": True,
+        "text": network.configs.get("text"),
+        "relation": network.configs.get("relation"),
+        "image": image,
+        "width": pairs.pair_head.hidden.in_features // 2,
+        "n_labels": network.classifier.out_features if network.classifier is not None else 0,
+        "weights": weights.getvalue(),
+    }
+    return srsly.msgpack_dumps(msg)
 
 
-def _description_tensors(shim: ROCShim, relations: RelationSet) -> Dict[str, Any]:
+def deserialize_network(spec: NetworkSpec, current: Any, data: bytes, device: Any) -> Any:
+    """Rebuild the network from `serialize_network` bytes, offline."""
+    msg = srsly.msgpack_loads(data)
+    if not msg["initialized"]:
+        return None
     import torch
 
-    if relations not in shim.desc_cache:
-        texts, labels = [], []
-        for label_i, descriptions in enumerate(relations.descriptions):
-            texts.extend(descriptions)
-            labels.extend([label_i] * len(descriptions))
-        encoded = shim.desc_tokenizer(
-            texts, padding=True, truncation=True, max_length=shim.cfg["desc_max_length"], return_tensors="pt"
-        )
-        shim.desc_cache.clear()
-        shim.desc_cache[relations] = {
-            "desc_ids": encoded["input_ids"],  # (D, Ld)
-            "desc_mask": encoded["attention_mask"],  # (D, Ld)
-            "desc_labels": torch.tensor(labels, dtype=torch.long),  # (D,)
-        }
-    return dict(shim.desc_cache[relations])
+    from .layers.network import build_network
+
+    text_model = hf_model_from_config(msg["text"]) if msg["text"] is not None else None
+    relation_model = hf_model_from_config(msg["relation"]) if msg["relation"] is not None else None
+    backbone = timm_model_from_saved(**msg["image"]) if msg["image"] is not None else None
+    settings = _network_settings(spec, msg["width"])
+    network = build_network(spec.pair_encoder.kind, text_model, backbone, relation_model, n_labels=msg["n_labels"], **settings)
+    network.load_state_dict(torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True))
+    return network.to(device)

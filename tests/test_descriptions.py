@@ -51,6 +51,6 @@ def test_descriptions_cli(tmp_path):
     doc = make_doc(nlp, "anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "drew"), (1, 0, "None")])
     write_docbin([doc], tmp_path / "train.spacy")
     srsly.write_json(tmp_path / "d.json", {"None": ["no"], "owns": ["o1", "o2"]})
-    result = CliRunner().invoke(app, ["descriptions", str(tmp_path / "d.json"), str(tmp_path / "train.spacy"), str(tmp_path / "out.json"), "--variant", "one"])
+    result = CliRunner().invoke(app, ["descriptions", "variant", str(tmp_path / "d.json"), str(tmp_path / "train.spacy"), str(tmp_path / "out.json"), "--variant", "one"])
     assert result.exit_code == 0, result.output
     assert srsly.read_json(tmp_path / "out.json") == {"None": ["no"], "owns": ["o1"], "drew": ["drew"]}

@@ -1,5 +1,6 @@
-"""entity_grounding learns a relation that only the image tells: which of two
-coloured squares is left of / above the other. Tiny random-init encoders, CPU."""
+"""Entity grounding (spacy_roc.EntityGrounding.v1) learns a relation that only the
+image tells: which of two coloured squares is left of / above the other. Tiny
+random-init encoders, CPU."""
 import random
 
 import numpy
@@ -39,12 +40,12 @@ def spatial_examples(nlp, n, seed):
     return examples
 
 
-def make_spatial_nlp(bert_dir, grounding):
+def make_spatial_nlp(bert_dir):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "roc_relations",
         config={
-            "model": model_config(bert_dir, entity_grounding=grounding),
+            "model": model_config(bert_dir, grounding={"@architectures": "spacy_roc.EntityGrounding.v1"}),
             "candidates": {"@misc": "spacy_roc.annotated_pairs.v1"},
         },
     )
@@ -62,10 +63,10 @@ def accuracy(nlp, examples):
     return hits / len(examples)
 
 
-@pytest.mark.parametrize("grounding", [True, False])
-def test_entity_grounding_learns_where_the_shapes_are(tiny_bert_dir, grounding):
+@pytest.mark.slow
+def test_entity_grounding_learns_where_the_shapes_are(tiny_bert_dir):
     fix_random_seed(0)
-    nlp = make_spatial_nlp(tiny_bert_dir, grounding)
+    nlp = make_spatial_nlp(tiny_bert_dir)
     train = spatial_examples(nlp, 600, seed=0)
     dev = spatial_examples(nlp, 200, seed=1)
     for eg in train + dev:  # the benchmark protocol: score exactly the annotated pair
@@ -75,9 +76,5 @@ def test_entity_grounding_learns_where_the_shapes_are(tiny_bert_dir, grounding):
     rng = random.Random(0)
     for _ in range(300):
         nlp.update(rng.sample(train, 32), sgd=optimizer)
-    acc = accuracy(nlp, dev)
     # the text alone gives at best the majority label ("None", about half the pairs)
-    if grounding:
-        assert acc > 0.9
-    else:
-        assert acc < 0.75
+    assert accuracy(nlp, dev) > 0.9

@@ -282,3 +282,37 @@ def _as_mode(image, mode):
         return image.convert(mode)
     except ValueError:
         return Image.new(mode, image.size)
+
+
+# -- EXIF orientation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_turned_upright(tmp_path, orientation):
+    """A phone photo is stored sideways with an EXIF orientation: the loaded image is
+    upright, from a path, from bytes and from a PIL image the user opened."""
+    from PIL import ImageOps
+
+    upright = numpy.zeros((40, 60, 3), dtype=numpy.uint8)  # wide, red in the top left
+    upright[:20, :30] = (255, 0, 0)
+    # store the pixels as a camera would: turned so that the orientation undoes it
+    turn = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+    stored = Image.fromarray(upright).transpose(turn[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, "JPEG", exif=exif.tobytes(), quality=95)
+    (tmp_path / "photo.jpg").write_bytes(data)
+    opened = Image.open(io.BytesIO(data))
+    for value in (tmp_path / "photo.jpg", data, opened):
+        image = load_image(value)
+        assert_rgb(image, (60, 40))
+        pixels = numpy.asarray(image).astype(int)
+        assert pixels[5, 5, 0] > 200 and pixels[5, 5, 2] < 60  # red, top left
+        assert pixels[35, 55].max() < 60  # black, bottom right
+    assert opened.getexif().get(0x0112) == orientation  # the user's image is not changed
+    assert ImageOps.exif_transpose(opened).size == (60, 40)
+
+
+def test_image_without_orientation_is_not_copied():
+    image = Image.new("RGB", (5, 4), (1, 2, 3))
+    assert load_image(image) is image

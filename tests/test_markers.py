@@ -1,7 +1,7 @@
 """Typed entity markers and windowing."""
 import pytest
 import spacy
-from spacy.tokens import Doc, Span
+from spacy.tokens import Span
 
 from spacy_roc.markers import PairTokenizer
 
@@ -32,24 +32,14 @@ def test_typed_markers(tokenizer):
     assert decode(tokenizer, enc2.input_ids)[enc2.head_pos : enc2.head_pos + 3] == ["@", "*", "shape"]
 
 
-def test_custom_markers(tokenizer):
-    words = ["@", "anna", "drew", "the", "#", "red", "circle"]
-    doc = Doc(spacy.blank("en").vocab, words=words)
-    pt = PairTokenizer(tokenizer, 48, head_markers=(".", "*"), tail_markers=("-", "^"))
-    head, tail = Span(doc, 1, 2, "PERSON"), Span(doc, 5, 7, "SHAPE")
-    enc = pt.encode(pt.doc_pieces(doc), head, tail)
-    tokens = decode(tokenizer, enc.input_ids)
-    assert tokens[enc.head_pos : enc.head_pos + 6] == [".", "*", "person", "*", "anna", "."]
-    assert tokens[enc.tail_pos : enc.tail_pos + 7] == ["-", "^", "shape", "^", "red", "circle", "-"]
-    # the text's own "@" and "#" stay as they are, outside the markers
-    assert tokens.count("@") == 1 and tokens.count("#") == 1
+def test_tokenizer_without_the_markers_raises(tmp_path):
+    from transformers import BertTokenizerFast
 
-
-@pytest.mark.parametrize("head_markers", [("\u200b", "*"), ("$", "*")])
-def test_markers_without_known_wordpieces_raise(tokenizer, head_markers):
-    # no wordpiece at all, or one the vocabulary does not know ([UNK]; not in the tiny vocab)
+    # a vocabulary without "#" and "^": the tail markers would become [UNK]
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "@", "*", "anna"]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
     with pytest.raises(ValueError, match=r"\[ROC_E034\]"):
-        PairTokenizer(tokenizer, 48, head_markers=head_markers)
+        PairTokenizer(tokenizer, 48)
 
 
 def test_nested_spans_keep_both_markers(tokenizer):

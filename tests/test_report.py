@@ -1,6 +1,7 @@
 """The evaluation report: metrics JSON, per-label table, confusion PNG, CLI."""
 import json
 import re
+import shutil
 import warnings
 
 import numpy
@@ -9,10 +10,9 @@ import spacy
 from PIL import Image
 from spacy.tokens import DocBin
 from spacy.training import Example
-from thinc.api import Adam
 from typer.testing import CliRunner
 
-from conftest import DESCRIPTIONS, make_doc, make_nlp
+from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, make_doc, solid_image
 from spacy_roc.cli import app
 from spacy_roc.corpus import RelationCorpus
 from spacy_roc.report import (
@@ -24,22 +24,10 @@ from spacy_roc.report import (
 )
 from spacy_roc.scorer import score_relations
 
-PERSON_SHAPE = [(0, 1, "PERSON"), (2, 5, "SHAPE")]
-TRAIN = [
-    ("anna drew the red circle", "red.png", "drew"),
-    ("ben owns the blue square", "blue.png", "owns"),
-    ("carl drew the green triangle", "blue.png", "drew"),
-    ("dora owns the red square", "red.png", "owns"),
-]
 # "likes" is unknown to the model: its pair must be a false negative.
-EXTRA = [("anna likes the blue circle", "red.png", "likes")]
-
-
-def write_corpus(path, nlp, data):
-    db = DocBin(store_user_data=True)
-    for text, image, label in data:
-        db.add(make_doc(nlp, text, PERSON_SHAPE, [(0, 1, label), (1, 0, "None")], image=image))
-    db.to_disk(path)
+EXTRA = ("anna likes the blue circle", PERSON_SHAPE, [(0, 1, "likes")], BLUE)
+IMAGE_FILES = {RED: "red.png", BLUE: "blue.png", GREEN: "green.png"}
+N_DOCS = len(CORPUS) + 1
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,24 +43,19 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_bert_dir, tmp_path_factory):
-    """A tiny trained pipeline on disk and a .spacy corpus with image files."""
+def setup(trained, tmp_path_factory):
+    """The trained pipeline on disk, and a .spacy corpus of its data plus a doc with
+    an unknown label, with image files."""
     root = tmp_path_factory.mktemp("report")
     images = root / "images"
     images.mkdir()
-    for name, rgb in [("red.png", (255, 0, 0)), ("blue.png", (0, 0, 255))]:
-        Image.fromarray(numpy.full((32, 32, 3), rgb, dtype="uint8")).save(images / name)
-    blank = spacy.blank("en")
-    write_corpus(root / "train.spacy", blank, TRAIN)
-    write_corpus(root / "test.spacy", blank, TRAIN + EXTRA)
-    nlp = make_nlp(tiny_bert_dir)
-    nlp.config["initialize"]["components"]["roc_relations"] = {"descriptions": DESCRIPTIONS}
-    examples = list(RelationCorpus(root / "train.spacy", images_dir=images)(nlp))
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.001)
-    for _ in range(60):
-        nlp.update(examples, sgd=optimizer)
-    nlp.to_disk(root / "model")
+    for rgb, name in IMAGE_FILES.items():
+        Image.fromarray(solid_image(rgb)).save(images / name)
+    db = DocBin(store_user_data=True)
+    for text, ents, relations, rgb in [*CORPUS, EXTRA]:
+        db.add(make_doc(BLANK, text, ents, relations, image=IMAGE_FILES[rgb], all_pairs=True))
+    db.to_disk(root / "test.spacy")
+    shutil.copytree(trained[2], root / "model")
     return root
 
 
@@ -107,7 +90,7 @@ def test_evaluate_pipeline_matches_scorer(setup, nlp):
     assert scores["rel_f_per_type"].keys() == per_type.keys()
     for label, prf in per_type.items():
         assert scores["rel_f_per_type"][label] == pytest.approx(prf)
-    assert scores["n_docs"] == 5
+    assert scores["n_docs"] == N_DOCS
     assert scores["n_pairs"] == len(pairs) >= 10
     assert scores["docs_per_second"] > 0
     assert [g for g, _ in pairs].count("likes") == 1  # unknown to the model: never right
@@ -181,7 +164,7 @@ def test_evaluate_to_dir(setup, tmp_path):
     # Text-only run: its own files and scores.
     text_only = json.loads((out / "metrics_text_only.json").read_text())
     assert (out / "metrics_text_only_per_label.md").exists()
-    assert text_only["n_pairs"] >= text_only["n_docs"] == 5
+    assert text_only["n_pairs"] >= text_only["n_docs"] == N_DOCS
     assert result["text_only"]["rel_acc"] == pytest.approx(text_only["rel_acc"])
 
 

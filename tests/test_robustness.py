@@ -18,6 +18,7 @@ from conftest import make_doc, make_nlp, solid_image, to_example
 from spacy_roc.candidates import make_all_pairs
 from spacy_roc.corpus import RelationCorpus
 from spacy_roc.extensions import RELATIONS_KEY, validate_record
+from spacy_roc.model import clear_prototypes, get_network
 
 BLANK = spacy.blank("en")
 TRAIN = [
@@ -45,10 +46,10 @@ def nlp(tiny_bert_dir):
 def pipe(nlp):
     """The component, with its settings restored after the test."""
     pipe = nlp.get_pipe("roc_relations")
-    saved = (pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.on_missing_image, pipe.candidates)
+    saved = (pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates)
     relations = dict(pipe.cfg["relations"])
     yield pipe
-    pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.on_missing_image, pipe.candidates = saved
+    pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates = saved
     pipe.cfg["relations"] = relations
 
 
@@ -129,12 +130,12 @@ def same_relations(docs_a, docs_b):
 
 
 def test_missing_image_warns_once_per_batch(nlp, pipe):
-    before = pipe.missing_images
-    with pytest.warns(UserWarning) as record:
+    before = pipe.images.missing
+    with list_every_pair(pipe), pytest.warns(UserWarning) as record:
         docs = list(nlp.pipe([doc_with() for _ in range(4)], batch_size=2))
     assert len(roc_warnings(record, "ROC_W001")) == 2
-    assert pipe.missing_images - before == 4
-    assert all(d._.relations == [] or isinstance(d._.relations, list) for d in docs)
+    assert pipe.images.missing - before == 4
+    assert [len(d._.relations) for d in docs] == [2, 2, 2, 2]  # text-only, not skipped
     with pytest.warns(UserWarning, match="ROC_W001"):  # not silenced for good
         nlp(doc_with())
 
@@ -162,18 +163,18 @@ def test_unreadable_images_fall_back_to_text_only(nlp, pipe, tmp_path):
         numpy.zeros((4, 4, 3), dtype="float32"),
         numpy.zeros((4, 4, 2), dtype="uint8"),
     ]
-    before = pipe.image_failures
+    before = pipe.images.failed
     with list_every_pair(pipe), pytest.warns(UserWarning) as record:
         docs = list(nlp.pipe([doc_with(image=value) for value in bad], batch_size=len(bad)))
         text_only = list(nlp.pipe([doc_with() for _ in bad], batch_size=len(bad)))
     assert len(roc_warnings(record, "ROC_W002")) == 1
-    assert pipe.image_failures - before == len(bad)
+    assert pipe.images.failed - before == len(bad)
     assert all(d._.relations for d in docs)
     same_relations(docs, text_only)
 
 
 def test_on_missing_image_error(nlp, pipe):
-    pipe.on_missing_image = "error"
+    pipe.images.on_missing = "error"
     with pytest.raises(ValueError, match=r"\[ROC_E003\]"):
         nlp(doc_with())
     with pytest.raises(ValueError, match=r"\[ROC_E004\].*cannot decode"):
@@ -225,12 +226,14 @@ def test_text_only_model_reads_no_image(tiny_bert_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nlp.initialize(lambda: train_examples())
-    with warnings.catch_warnings(record=True) as record:
+    pipe = nlp.get_pipe("roc_relations")
+    with warnings.catch_warnings(record=True) as record, list_every_pair(pipe):
         warnings.simplefilter("always")
         docs = list(nlp.pipe([doc_with(), doc_with(image=b"broken"), doc_with(image=solid_image((1, 2, 3)))]))
     assert not [w for w in record if "ROC_W00" in str(w.message)]
-    assert nlp.get_pipe("roc_relations").image_failures == 0
-    assert all(isinstance(d._.relations, list) for d in docs)
+    assert (pipe.images.missing, pipe.images.failed) == (0, 0)
+    assert len(docs[0]._.relations) == 2
+    same_relations(docs[1:], [docs[0], docs[0]])
 
 
 # -- text and spans -------------------------------------------------------------------
@@ -245,20 +248,20 @@ def test_empty_docs_and_few_entities(nlp, pipe):
 
 
 def test_many_entities_are_scored_in_bounded_chunks(nlp, pipe, monkeypatch):
-    import spacy_roc.model
+    from spacy_roc.pair_encoders import InlineMarkersLayer
 
     words = ("anna ben carl dora " * 8).split()
     doc = Doc(BLANK.vocab, words=words)
     doc.ents = [Span(doc, i, i + 1, "PERSON") for i in range(len(words))]  # 32 entities: 992 pairs
     doc._.image = solid_image((0, 255, 0))
     sizes = []
-    collate = spacy_roc.model.collate
+    tensors = InlineMarkersLayer.tensors
 
-    def spy(shim, batch, flat):
-        sizes.append(len(flat))
-        return collate(shim, batch, flat)
+    def spy(self, prep, batch, pairs, units, states):
+        sizes.append(len(units))
+        return tensors(self, prep, batch, pairs, units, states)
 
-    monkeypatch.setattr(spacy_roc.model, "collate", spy)
+    monkeypatch.setattr(InlineMarkersLayer, "tensors", spy)
     monkeypatch.setitem(pipe.model.attrs, "max_pairs_per_batch", 100)
     with list_every_pair(pipe):
         out = nlp(doc.copy())
@@ -409,13 +412,13 @@ def test_dev_label_absent_from_train(nlp, pipe):
 def test_nan_weights_stop_training_and_prediction(nlp, pipe):
     import torch
 
-    network = pipe.model.shims[0].network
+    network = get_network(pipe.model)
     parameter = next(p for n, p in network.named_parameters() if "embeddings" in n)
     saved = parameter.detach().clone()
     try:
         with torch.no_grad():
             parameter.fill_(float("nan"))
-        network.clear_cache()
+        clear_prototypes(pipe.model)
         with pytest.raises(ValueError, match=r"\[ROC_E012\] The loss is not finite"):
             nlp.update(train_examples())
         with pytest.raises(ValueError, match=r"\[ROC_E028\]"):
@@ -423,7 +426,7 @@ def test_nan_weights_stop_training_and_prediction(nlp, pipe):
     finally:
         with torch.no_grad():
             parameter.copy_(saved)
-        network.clear_cache()
+        clear_prototypes(pipe.model)
     assert math.isfinite(nlp.update(train_examples())["roc_relations"])
 
 

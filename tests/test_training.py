@@ -44,9 +44,11 @@ spans_key = null
 [components.roc_relations.model]
 @architectures = "spacy_roc.ROCModel.v1"
 fusion_layers = 1
-dropout = 0.0
 bf16 = false
 temperature = 0.1
+
+[components.roc_relations.model.pair_encoder]
+@architectures = "spacy_roc.InlineMarkers.v1"
 
 [components.roc_relations.model.text_encoder]
 @architectures = "spacy_roc.HFTextEncoder.v1"
@@ -90,7 +92,7 @@ size = 4
 
 [training.optimizer]
 @optimizers = "Adam.v1"
-learn_rate = 0.001
+learn_rate = 0.003
 
 [training.score_weights]
 rel_micro_f = 1.0

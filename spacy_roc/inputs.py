@@ -1,0 +1,119 @@
+"""What the model reads from a batch of docs: the relation set, the entities, the
+candidate pairs and the images, gathered into a RelationBatch.
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from .candidates import CandidateFunc
+from .errors import Errors, Warnings, warn
+from .extensions import validate_record
+
+Pair = Tuple[Span, Span]
+TypePairs = Optional[Set[Tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class RelationSet:
+    """The relations to retrieve: labels and their descriptions (hashable, so it can
+    key the model's prototype cache).
+
+    labels (Tuple[str, ...]): The labels, the no-relation label first.
+    descriptions (Tuple[Tuple[str, ...], ...]): The descriptions of each label.
+    """
+
+    labels: Tuple[str, ...]
+    descriptions: Tuple[Tuple[str, ...], ...]
+
+    @classmethod
+    def from_dict(cls, relations: Dict[str, Sequence[str]]) -> "RelationSet":
+        if not relations:
+            raise ValueError(Errors.ROC_E018)
+        labels = tuple(relations)
+        return cls(labels, tuple(tuple(relations[label]) for label in labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class RelationBatch:
+    """The model's input: docs, their candidate pairs and images, and the relations.
+
+    docs (List[Doc]): The docs.
+    pairs (List[List[Tuple[Span, Span]]]): Candidate (head, tail) pairs per doc.
+    images (List[PIL.Image.Image]): The distinct RGB images of the batch.
+    image_index (List[int]): Per doc, the index of its image (-1: text-only).
+    relations (RelationSet): The relations to score against.
+    """
+
+    docs: List[Doc]
+    pairs: List[List[Pair]]
+    images: List[Any]
+    image_index: List[int]
+    relations: RelationSet
+
+    @property
+    def n_pairs(self) -> int:
+        return sum(len(p) for p in self.pairs)
+
+    def flat_pairs(self) -> List[Tuple[int, Span, Span]]:
+        """(doc index, head, tail) of every pair, in doc order."""
+        return [(i, head, tail) for i, pairs in enumerate(self.pairs) for head, tail in pairs]
+
+
+def entity_spans(doc: Doc, spans_key: Optional[str]) -> List[Span]:
+    """The entities of a doc: `doc.ents`, or the span group `spans_key` (ROC_W004
+    and no entities if the doc lacks it)."""
+    if spans_key is None:
+        return list(doc.ents)
+    if spans_key not in doc.spans:
+        warn(Warnings.ROC_W004.format(key=spans_key))
+        return []
+    return list(doc.spans[spans_key])
+
+
+def candidate_pairs(
+    docs: Iterable[Doc], candidates: CandidateFunc, spans_key: Optional[str], type_pairs: TypePairs
+) -> List[List[Pair]]:
+    """The candidate pairs of each doc; ROC_W010 once for the batch's entities that
+    have no label (they are marked with an empty type).
+
+    docs (Iterable[Doc]): The docs.
+    candidates (CandidateFunc): The candidate function.
+    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    type_pairs (Optional[Set[Tuple[str, str]]]): Entity-type pairs seen in training.
+    RETURNS (List[List[Tuple[Span, Span]]]): The pairs per doc.
+    """
+    pairs = [candidates(doc, entity_spans(doc, spans_key), type_pairs) for doc in docs]
+    unlabelled = {(i, s.start, s.end): s for i, doc_pairs in enumerate(pairs) for pair in doc_pairs for s in pair if not s.label_}
+    if unlabelled:
+        example = next(iter(unlabelled.values())).text
+        warn(Warnings.ROC_W010.format(n=len(unlabelled), example=example))
+    return pairs
+
+
+def scan_relations(
+    examples: Iterable[Example], spans_key: Optional[str], none_label: str
+) -> Tuple[Set[str], Set[Tuple[str, str]]]:
+    """The relation labels of the gold data, and the (head type, tail type) pairs
+    seen with a relation other than none_label (ROC_E015 for a malformed record).
+
+    examples (Iterable[Example]): Examples with gold relations on the reference.
+    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    none_label (str): The no-relation label.
+    RETURNS (Tuple[Set[str], Set[Tuple[str, str]]]): Labels and entity-type pairs.
+    """
+    labels: Set[str] = set()
+    type_pairs: Set[Tuple[str, str]] = set()
+    for example in examples:
+        doc = example.reference
+        types = {(s.start, s.end): s.label_ for s in entity_spans(doc, spans_key)}
+        for record in doc._.relations:
+            head, tail = validate_record(doc, record)
+            labels.add(record["label"])
+            if record["label"] != none_label:
+                type_pairs.add((types.get(head, ""), types.get(tail, "")))
+    return labels, type_pairs
