@@ -9,4 +9,13 @@ __version__ = "0.1.0"
 
 install_extensions()
 
-__all__ = ["install_extensions", "make_record", "relation_spans", "__version__"]
+
+def render(*args, **kwargs):
+    """Render docs with their relations as HTML: see spacy_roc.visualize.render
+    (imported on first use)."""
+    from .visualize import render as _render
+
+    return _render(*args, **kwargs)
+
+
+__all__ = ["install_extensions", "make_record", "relation_spans", "render", "__version__"]

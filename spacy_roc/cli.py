@@ -197,16 +197,297 @@ def compare_cli(
 # -- convert prodigy / export prodigy (issue 21) --------------------------------------
 
 
+@convert_app.command("prodigy")
+def convert_prodigy_cli(
+    input_path: Path = typer.Argument(
+        ..., help="Prodigy rel.manual JSONL (prodigy db-out)", exists=True, dir_okay=False
+    ),
+    output_path: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
+    images_dir: Optional[Path] = typer.Option(
+        None, "--images-dir", help="Folder for relative image paths (default: the input file's folder)", file_okay=False
+    ),
+    none_label: str = typer.Option("None", "--none-label", help="Label of the span pairs no relation joins"),
+    on_error: str = typer.Option(
+        "raise", "--on-error", help="Malformed tasks: 'raise' or 'skip' (and report)"
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
+) -> None:
+    """Convert Prodigy rel.manual annotations to .spacy (one doc per accepted task;
+    every ordered span pair gets a record, the no-relation label where no relation
+    joins them)."""
+    from .convert.prodigy import convert_prodigy
+
+    if on_error not in ("raise", "skip"):
+        msg.fail(f"--on-error must be 'raise' or 'skip', not {on_error!r}", exits=1)
+    try:
+        with warnings.catch_warnings():
+            # The summary below reports skipped tasks, unanswered tasks and missing images.
+            warnings.simplefilter("ignore", UserWarning)
+            stats = convert_prodigy(input_path, output_path, images_dir, none_label, on_error, progress)
+    except ValueError as err:
+        msg.fail("Conversion failed", str(err), exits=1)
+    _print_prodigy_summary(stats, output_path)
+
+
+def _print_prodigy_summary(stats: Dict[str, Any], output_path: Path) -> None:
+    """Print the stats of a Prodigy conversion."""
+    msg.good(f"Wrote {stats['n_docs']} docs ({stats['n_records']} relation records) to {output_path}")
+    answers = ", ".join(f"{answer}: {n}" for answer, n in stats["answers"].items()) or "-"
+    rows = [
+        ("lines", stats["n_lines"]),
+        ("answers", answers),
+        ("spans", stats["n_spans"]),
+        ("spans named only by a relation", stats["n_spans_from_relations"]),
+        ("annotated relations", stats["n_relations"]),
+        ("docs with overlapping spans", stats["n_overlapping_docs"]),
+        ("images: paths / embedded", f"{stats['n_image_paths']} / {stats['n_image_bytes']}"),
+    ]
+    msg.table(rows, aligns=("l", "r"))
+    if stats["n_not_accepted"]:
+        msg.info(f"{stats['n_not_accepted']} task(s) not accepted were left out")
+    if stats["answers"].get("(none)"):
+        msg.warn(f"{stats['answers']['(none)']} task(s) have no answer: annotate them in Prodigy first")
+    if stats["n_missing_images"]:
+        msg.warn(f"{stats['n_missing_images']} image file(s) missing, e.g. {stats['missing_images'][0]}; those docs are text-only")
+    for line_no, message in stats["errors"][:20]:
+        msg.warn(f"Skipped line {line_no}: {message}")
+    if len(stats["errors"]) > 20:
+        msg.warn(f"... and {len(stats['errors']) - 20} more skipped line(s)")
+
+
+@export_app.command("prodigy")
+def export_prodigy_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a folder or a package name"),
+    data_path: Path = typer.Argument(..., help="A .spacy file or a folder of them, with entities", exists=True),
+    output_path: Path = typer.Argument(..., help="Output JSONL of rel.manual tasks", dir_okay=False),
+    images_dir: Optional[Path] = typer.Option(
+        None, "--images-dir", help="Folder for relative image paths in the data", file_okay=False
+    ),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per batch"),
+) -> None:
+    """Write a pipeline's predicted relations as Prodigy rel.manual tasks, to correct
+    them in Prodigy (`prodigy rel.manual DATASET blank:en OUTPUT.jsonl ...`)."""
+    from .convert.prodigy import export_prodigy
+
+    try:
+        stats = export_prodigy(model, data_path, output_path, images_dir, batch_size, gpu_id)
+    except (ValueError, OSError) as err:
+        msg.fail("Export failed", str(err), exits=1)
+    msg.good(f"Wrote {stats['n_docs']} tasks ({stats['n_relations']} predicted relations) to {output_path}")
+    rows = [(label, n) for label, n in stats["labels"].items()]
+    if rows:
+        msg.table(rows, header=("relation", "predicted"), aligns=("l", "r"), divider=True)
+    if stats["n_images_failed"]:
+        msg.warn(f"{stats['n_images_failed']} image(s) could not be encoded; those tasks have no image")
+
+
 # -- descriptions expand (issue 20) ----------------------------------------------------
+
+
+@descriptions_app.command("expand")
+def descriptions_expand_cli(
+    input_path: Path = typer.Argument(..., help="Descriptions JSON {label: list of descriptions} (empty lists allowed), or a .spacy corpus whose relation labels are expanded", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Output descriptions JSON", dir_okay=False),
+    config_path: Path = typer.Option(..., "--config", "-c", help="spacy-llm config whose model block names the LLM, e.g. @llm_models = \"spacy.GPT-4.v3\"", exists=True, dir_okay=False),
+    code_path: Optional[Path] = typer.Option(None, "--code", help="Python file to import first, e.g. one that registers a model in llm_models", exists=True, dir_okay=False),
+    n: int = typer.Option(5, "--n", min=1, help="New descriptions per label"),
+    examples_path: Optional[Path] = typer.Option(None, "--examples", help=".spacy corpus for the entity types and example sentences of the prompts (default: INPUT, if it is a corpus)", exists=True, dir_okay=False),
+    none_label: str = typer.Option("None", "--none-label", help="The no-relation label; never sent to the LLM"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response cache folder (default: llm_cache next to OUTPUT)", file_okay=False),
+    template_path: Optional[Path] = typer.Option(None, "--template", help="jinja2 prompt template (default: the one shipped in spacy_roc/prompts)", exists=True, dir_okay=False),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the labels"),
+) -> None:
+    """Add N descriptions per relation label, written by an LLM of spacy-llm, to a
+    descriptions JSON. Every input description is kept; a label whose prompt fails
+    (no API key, a model error, an unusable response) keeps what it had, with a
+    warning. Responses are cached, so a rerun calls the model only for what failed."""
+    import srsly
+
+    from .llm_descriptions import expand_descriptions, load_code
+
+    cache_dir = cache_dir if cache_dir is not None else output_path.parent / "llm_cache"
+    try:
+        if code_path is not None:
+            load_code(code_path)
+        result, n_new = expand_descriptions(
+            input_path, config_path, n=n, examples=examples_path, none_label=none_label,
+            cache_dir=cache_dir, template=template_path, progress=progress,
+        )
+    except (ValueError, ImportError) as err:
+        msg.fail("Could not expand the descriptions", str(err), exits=1)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_path, result)
+    n_total = sum(len(texts) for texts in result.values())
+    msg.good(f"Wrote {len(result)} relations, {n_total} descriptions ({sum(n_new.values())} new) to {output_path}")
+    short = [label for label in result if label != none_label and n_new[label] < n]
+    if short:
+        msg.warn(f"{len(short)} relation(s) got fewer than {n} new descriptions (see the warnings): {', '.join(short)}")
 
 
 # -- annotate (issue 21) ---------------------------------------------------------------
 
 
+@app.command("annotate")
+def annotate_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or a package name"),
+    input_path: str = typer.Argument(..., help="JSONL (text, entities, image, ...) or .spacy file; --backend ray: JSONL, also s3://..."),
+    output_path: str = typer.Argument(..., help="JSONL or .spacy file; one line (doc) per input line, in order"),
+    backend: str = typer.Option("local", "--backend", help="local (nlp.pipe) | ray (Ray Data actor pool)"),
+    images_dir: Optional[str] = typer.Option(None, "--images-dir", help="Folder for relative image paths (default: the input's folder)"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU (ray: >= 0 gives each actor GPUs)"),
+    n_process: int = typer.Option(1, "--n-process", min=1, help="local: processes of nlp.pipe"),
+    strict: bool = typer.Option(False, "--strict", help="Stop with an error at the first bad line"),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="ray: actors, each loading the pipeline once"),
+    gpus_per_actor: Optional[float] = typer.Option(None, "--gpus-per-actor", min=0, help="ray: GPUs per actor (default 1 with --gpu-id >= 0)"),
+    cpus_per_actor: float = typer.Option(1.0, "--cpus-per-actor", min=0, help="ray: CPUs per actor"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="ray: cluster address (default: a running or new local Ray)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
+) -> None:
+    """Annotate a file with a pipeline's relations. Bad lines come back with a coded
+    "error" (never dropped); a summary of the counts ends the run."""
+    from .annotate import annotate
+
+    options: Dict[str, Any] = {"images_dir": images_dir, "batch_size": batch_size, "gpu_id": gpu_id, "strict": strict, "progress": progress}
+    if backend == "ray":
+        options.update(concurrency=concurrency, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor, ray_address=ray_address)
+    else:
+        options.update(n_process=n_process)
+    try:
+        summary = annotate(model, input_path, output_path, backend=backend, **options)
+    except (ValueError, OSError) as err:
+        msg.fail("Annotation failed", str(err), exits=1)
+    _print_annotate_summary(summary, output_path)
+
+
+def _print_annotate_summary(summary: Dict[str, Any], output_path: str) -> None:
+    """Print the counts of an annotate run, and its first bad lines."""
+    msg.good(
+        f"{summary['lines']} lines: {summary['annotated']} annotated, {summary['n_errors']} bad, "
+        f"{summary['relations']} relations, written to {output_path}"
+    )
+    if summary["errors"]:
+        msg.table(list(summary["errors"].items()), header=("error", "lines"), aligns=("l", "r"), divider=True)
+    for line_no, code, reason in summary["first_errors"]:
+        msg.warn(f"line {line_no}: [{code}] {reason}")
+    if summary["n_errors"] > len(summary["first_errors"]):
+        msg.warn(f"... and {summary['n_errors'] - len(summary['first_errors'])} more bad line(s)")
+
+
 # -- visualize (issue 21) --------------------------------------------------------------
 
 
+@app.command("visualize")
+def visualize_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or a package name"),
+    data_path: Path = typer.Argument(..., help="A .spacy file (or folder of them), or a JSONL file of `annotate`", exists=True),
+    output_path: Path = typer.Argument(..., help="Output HTML file", dir_okay=False),
+    limit: int = typer.Option(0, "--limit", min=0, help="Show at most this many docs (0: all)"),
+    images_dir: Optional[Path] = typer.Option(
+        None, "--images-dir", help="Folder for relative image paths (default: the folder of DATA)", file_okay=False
+    ),
+) -> None:
+    """Write a self-contained HTML page of a pipeline's relations on DATA: per doc its
+    image, its entities and the predicted relations as arcs, with the gold relations
+    of DATA below and the mismatches marked."""
+    from .visualize import visualize
+
+    try:
+        counts = visualize(model, data_path, output_path, limit=limit, images_dir=images_dir)
+    except (ValueError, OSError) as err:
+        msg.fail("Visualization failed", str(err), exits=1)
+    summary = f"{counts['n_docs']} docs, {counts['n_predicted']} predicted relations"
+    if counts["n_gold"] or counts["n_mismatches"]:
+        summary += f", {counts['n_gold']} gold, {counts['n_mismatches']} mismatches"
+    msg.good(f"Wrote {output_path} ({summary})")
+
+
 # -- zeroshot (issue 20) ---------------------------------------------------------------
+zeroshot_app = typer.Typer(help="Zero-shot relations on FewRel (ZS-BERT's protocol).", no_args_is_help=True)
+app.add_typer(zeroshot_app, name="zeroshot")
+
+
+@zeroshot_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def zeroshot_run_cli(
+    ctx: typer.Context,
+    data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
+    names_path: Path = typer.Argument(..., help="pid2name.json: name and description per relation", exists=True, dir_okay=False),
+    output_dir: Path = typer.Argument(..., help="Folder for the splits, models and metrics", file_okay=False),
+    config_path: Path = typer.Option(..., "--config", "-c", help="Training config, e.g. configs/fewrel_minilm.cfg", exists=True, dir_okay=False),
+    unseen: int = typer.Option(5, "--unseen", "-m", help="Unseen relations per split"),
+    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated seeds, one split each"),
+    n_dev: int = typer.Option(100, "--n-dev", help="Dev sentences per seen relation (model selection)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
+) -> None:
+    """Train on the seen relations of each split and classify the unseen ones by
+    description alone. Extra options --section.key value override the training
+    config, as in `spacy train`. Splits already done (metrics.json) are read back."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .convert.fewrel import read_fewrel, read_relation_names
+    from .encoders import gt_minilm_path
+    from .zeroshot import choose_split, comparison_table, run_split, sentence_encoder
+
+    overrides = parse_config_overrides(ctx.args)
+    data, names = read_fewrel(data_path), read_relation_names(names_path)
+    encode = sentence_encoder(gt_minilm_path())
+    results = []
+    for seed in [int(s) for s in seeds.split(",") if s.strip()]:
+        split = choose_split(data, unseen, seed)
+        msg.info(f"{split.name}: unseen {', '.join(split.unseen)}")
+        result = run_split(config_path, data, names, split, output_dir / split.name, n_dev=n_dev, overrides=overrides, encode=encode, gpu_id=gpu_id)
+        results.append(result)
+        msg.text(", ".join(f"{row} F1 {scores['macro_f']:.1f}" for row, scores in result["scores"].items()))
+    print(comparison_table(results))
+
+
+@zeroshot_app.command("transfer")
+def zeroshot_transfer_cli(
+    model: str = typer.Argument(..., help="A trained pipeline (e.g. the mnre-minilm recipe's)"),
+    data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
+    names_path: Path = typer.Argument(..., help="pid2name.json", exists=True, dir_okay=False),
+    ways: str = typer.Option("16,10", "--ways", help="Comma-separated numbers of relations (the first ones, by id)"),
+    per_relation: int = typer.Option(100, "--per-relation", help="Sentences per relation"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
+) -> None:
+    """Relations by description on other text: replace a trained pipeline's relations
+    with FewRel's, by name and description, and classify FewRel sentences among them;
+    the untrained text encoder beside it."""
+    from .convert.fewrel import read_fewrel, read_relation_names
+    from .encoders import gt_minilm_path
+    from .report import load_pipeline
+    from .zeroshot import sentence_encoder, transfer_scores
+
+    nlp = load_pipeline(model, gpu_id)
+    data, names = read_fewrel(data_path), read_relation_names(names_path)
+    scores = transfer_scores(nlp, data, names, [int(k) for k in ways.split(",")], per_relation, sentence_encoder(gt_minilm_path()))
+    header = ("", *(f"{k}-way acc" for k in scores["pipeline"]))
+    rows = [(name, *(f"{value:.1f}" for value in by_k.values())) for name, by_k in scores.items()]
+    msg.table(rows, header=header, aligns=("l", *("r" for _ in scores["pipeline"])), divider=True)
+
+
+@zeroshot_app.command("table")
+def zeroshot_table_cli(
+    output_dir: Path = typer.Argument(..., help="Folder of m{m}_seed{n}/metrics.json (from zeroshot run)", exists=True, file_okay=False),
+    output_path: Optional[Path] = typer.Option(None, "--output", help="Also write the table to this Markdown file", dir_okay=False),
+) -> None:
+    """The zero-shot table: per m and row, mean ± std over the splits, and the anchors."""
+    import srsly
+
+    from .zeroshot import comparison_table
+
+    results = [srsly.read_json(path) for path in sorted(output_dir.glob("m*_seed*/metrics.json"))]
+    if not results:
+        msg.fail("No splits", f"no m{{m}}_seed{{n}}/metrics.json under {output_dir}", exits=1)
+    table = comparison_table(results)
+    print(table)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(table, encoding="utf8")
+        msg.good(f"Wrote the table to {output_path}")
+
+
 
 
 def main() -> None:

@@ -70,9 +70,78 @@ class Warnings(metaclass=_ErrorsWithCodes):
         "spacy_roc.all_pairs.v1 as the candidates."
     )
     # -- descriptions expand: ROC_W300-W309
+    ROC_W300 = (
+        "The LLM '{model}' was not called: its API key is missing ({reason}). Relation "
+        "'{label}' keeps its {n_kept} description(s). Set the key in the environment "
+        "and rerun; cached responses are reused."
+    )
+    ROC_W301 = (
+        "The LLM '{model}' raised {error} on the prompt of relation '{label}', which "
+        "keeps its {n_kept} description(s). Rerun to ask again; cached responses are "
+        "reused."
+    )
+    ROC_W302 = (
+        "The LLM's response for relation '{label}' holds no numbered line ('1. ...', "
+        "'1) ...' or '- ...') of at most {max_chars} characters: {excerpt!r}. The "
+        "relation keeps its {n_kept} description(s); the response is not cached, so a "
+        "rerun asks again."
+    )
+    ROC_W303 = (
+        "The LLM gave {n_new} new description(s) for relation '{label}', not the {n} "
+        "asked for: the other lines were empty, longer than {max_chars} characters or "
+        "repeated an existing description."
+    )
+    ROC_W304 = (
+        "Could not build the LLM '{model}' ({error}), so it was not called. Relation "
+        "'{label}' keeps its {n_kept} description(s)."
+    )
+    ROC_W305 = (
+        "Relation '{label}' has no description after the expansion; its name is used "
+        "instead: {description!r}."
+    )
     # -- annotate: ROC_W500-W509
+    ROC_W500 = (
+        "Input lines have a field {field!r}, which annotate writes ('relations' on "
+        "annotated lines, 'error' on bad lines): there, the input value is replaced. "
+        "Rename the field in the input to keep it."
+    )
+    ROC_W501 = (
+        "Input lines list \"pairs\", but the pipeline's candidate function "
+        "({candidates}) does not read doc._.relation_pairs, so every pair it proposes "
+        "is scored. Configure spacy_roc.annotated_pairs.v1 as the candidates to score "
+        "only the listed pairs."
+    )
     # -- convert prodigy / export prodigy: ROC_W110-W119
+    ROC_W110 = (
+        "Skipped {n_errors} malformed Prodigy task(s) in {path} (on_error = \"skip\"); "
+        "first ones: {examples}. The line numbers are in the returned stats under "
+        "'errors'."
+    )
+    ROC_W111 = (
+        "{n_missing} of {n_images} image path(s) in {path} are not files (first: "
+        "{examples}); those docs are usable text-only. Relative paths are resolved "
+        "against the images folder {images_dir} (CLI: --images-dir)."
+    )
+    ROC_W112 = (
+        "{n_unanswered} task(s) in {path} have no 'answer' (first on line {line_no}), "
+        "so they were not annotated in Prodigy (a file written by `export prodigy` is "
+        "such a file). Only accepted tasks are converted: annotate them with "
+        "rel.manual and export the dataset with `prodigy db-out`."
+    )
+    ROC_W113 = (
+        "Could not encode the image of {n_failed} doc(s) for Prodigy (first: "
+        "{reason}); their tasks have no 'image'."
+    )
     # -- visualize: ROC_W400-W409
+    ROC_W400 = (
+        "{n} image(s) could not be read ({reason}); those docs are shown without their "
+        "image. Check the files or bytes in doc._.image (for `visualize`, relative paths "
+        "are resolved against --images-dir, by default the folder of DATA)."
+    )
+    ROC_W401 = (
+        "Skipped {n} line(s) of {path} that `annotate` marked bad (they hold an "
+        "\"error\" and no relations); first: {line_nos}."
+    )
     ROC_W100 = (
         "Skipped {n_errors} malformed line(s) in {path} (on_error = \"skip\"); first "
         "ones: {examples}. The line numbers are in the returned stats under 'errors'."
@@ -160,10 +229,105 @@ class Errors(metaclass=_ErrorsWithCodes):
         "grayscale; got dtype {dtype} and shape {shape}."
     )
     # -- descriptions expand: ROC_E300-E309
+    ROC_E300 = "Could not read the LLM config {source}: {reason}"
+    ROC_E301 = (
+        "The LLM config {source} has no [model] block naming a model, e.g. [model] "
+        "with @llm_models = \"spacy.GPT-4.v3\"."
+    )
+    ROC_E302 = (
+        "Unknown LLM '{name}': it is not in spacy-llm's llm_models registry. Use one "
+        "of {available}, or register your own with @registry.llm_models(\"...\") "
+        "(from spacy_llm.registry import registry) in a Python file passed with --code."
+    )
+    ROC_E303 = "The [model] block of {source} does not fit the LLM '{name}': {reason}"
+    ROC_E304 = (
+        "Could not read the descriptions {path}: {reason}. Give a JSON object "
+        "{{label: [description, ...]}} (an empty list is allowed) or a .spacy corpus."
+    )
+    ROC_E305 = (
+        "Could not read the corpus {path}: {reason}. Give a .spacy file with relation "
+        "records in doc._.relations."
+    )
+    ROC_E306 = "The number of new descriptions per label must be at least 1, not {value!r}."
+    ROC_E307 = "Could not use the prompt template {path}: {reason}"
+    ROC_E308 = (
+        "`descriptions expand` needs spacy-llm, which is not installed. Install it with "
+        "pip install \"spacy-roc[llm]\"."
+    )
+    ROC_E309 = "Could not load the Python code {path}: {reason}"
     # -- annotate: ROC_E500-E509
+    ROC_E500 = (
+        "The line is not a JSON object ({reason}). Each line of an annotate input is an "
+        "object {{\"text\": str, \"entities\": [{{\"start\": int, \"end\": int, "
+        "\"label\": str}}, ...], ...}} in UTF-8."
+    )
+    ROC_E501 = "The line has no \"text\" string ({reason})."
+    ROC_E502 = (
+        "Entity {index} is malformed ({reason}). \"entities\" is a list of "
+        "{{\"start\": int, \"end\": int, \"label\": str}} with character offsets, "
+        "0 <= start < end <= len(text)."
+    )
+    ROC_E503 = (
+        "Entity {index} [{start}, {end}) {text!r} does not start and end on token "
+        "boundaries of the pipeline's tokenizer (tokens around it: {tokens}). Give the "
+        "character offsets of whole tokens."
+    )
+    ROC_E504 = (
+        "Entities {first} and {second} overlap, and the roc_relations component reads "
+        "its entities from doc.ents (spans_key = null), which cannot hold overlapping "
+        "spans. Remove one, or use a pipeline whose component has a spans_key."
+    )
+    ROC_E505 = (
+        "\"pairs\" is malformed ({reason}). \"pairs\" is a list of [head, tail] "
+        "indices into \"entities\", naming two entities with different offsets."
+    )
+    ROC_E506 = (
+        "The image cannot be read ({reason}). \"image\" is a path (a relative path is "
+        "resolved against the input file's folder, or --images-dir), a "
+        "data:image/...;base64, URI, or the base64 string of the image bytes."
+    )
+    ROC_E507 = (
+        "Bad line {line_no} in {path}: [{code}] {reason} Without --strict, a bad line "
+        "comes back in the output with an \"error\" field and the run goes on."
+    )
+    ROC_E508 = (
+        "--backend ray needs Ray Data, which cannot be imported ({reason}). Install "
+        "the extra: pip install \"spacy-roc[ray]\"."
+    )
+    ROC_E509 = "Cannot annotate: {reason}."
     # -- convert prodigy / export prodigy: ROC_E110-E119
+    ROC_E110 = (
+        "Malformed Prodigy task on line {line_no} of {path}: {reason}. A rel.manual "
+        "task has 'tokens' (text, ws), 'spans' (token_start, token_end inclusive, "
+        "label) and 'relations' (head and child: the last token of each span). Pass "
+        "on_error=\"skip\" (CLI: --on-error skip) to skip and report such tasks."
+    )
+    ROC_E111 = "The corpus {path} holds no docs; there is nothing to export."
     # -- visualize: ROC_E400-E409
+    ROC_E400 = (
+        "Unknown data format of {path}: `visualize` reads a .spacy file (or a folder of "
+        "them) or a .jsonl file in the format of `python -m spacy_roc annotate`."
+    )
+    ROC_E401 = "Data file not found: {path}."
+    ROC_E402 = (
+        "Malformed line {line_no} in {path}: {reason}. Each line must be a JSON object "
+        "{{\"text\": str, \"entities\": [{{\"start\", \"end\", \"label\"}}], \"image\": "
+        "path or base64 (optional), \"relations\": [{{\"head\", \"tail\", \"label\", ...}}] "
+        "(optional)}} with character offsets on token boundaries, as written by "
+        "`python -m spacy_roc annotate`."
+    )
+    ROC_E403 = "{path} holds no docs; there is nothing to visualize."
+    ROC_E404 = (
+        "render() got {n_gold} gold entries for {n_docs} docs: give one per doc, a Doc "
+        "with the same tokens or a list of relation records."
+    )
     # -- zeroshot: ROC_E600-E609
+    ROC_E600 = "FewRel data {path} is not valid: {reason}."
+    ROC_E601 = (
+        "Cannot hold out {m} unseen relations of the {n} in the data: at least one must "
+        "stay seen for training, and at least two must be unseen."
+    )
+    ROC_E602 = "Relation {label!r} has no name and description in the relation names file."
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
         "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "

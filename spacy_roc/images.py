@@ -99,11 +99,11 @@ def _open_path(path: Path, base_dir: Optional[Path]) -> Any:
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     try:
-        if not path.is_file():
-            raise ImageError(f"file not found: {path}")
-        data = path.read_bytes()
+        data = path.read_bytes() if path.is_file() else None
     except (OSError, ValueError) as err:  # permissions, name too long, NUL byte
         raise ImageError(f"cannot read file {str(path)[:200]}: {err}") from err
+    if data is None:
+        raise ImageError(f"file not found: {path}")
     return _open_bytes(data, str(path))
 
 

@@ -174,6 +174,12 @@ def _listener_width(model: Model) -> int:
     raise ValueError(Errors.ROC_E038)
 
 
+def frozen_relations(spec: NetworkSpec) -> bool:
+    """Whether the descriptions are encoded by a separate, frozen encoder: their
+    prototypes then never change, in training too."""
+    return spec.relation_encoder is not None and spec.relation_encoder.frozen
+
+
 def _listener(model: Model) -> Optional[Model]:
     """The shared transformer's listener, or None."""
     return model.get_ref("listener") if model.has_ref("listener") else None
@@ -217,8 +223,11 @@ def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2
     units = model.attrs["spec"].pair_encoder.plan(prep, batch, pairs)
     pixels = prep.pixels(batch.images)
     retrieval = model.attrs["head"] == "retrieval"
+    # frozen descriptions: the same prototypes in training; else encoded with gradients
+    cached = retrieval and (not is_train or frozen_relations(model.attrs["spec"]))
+    prototypes = _prototypes(model, batch.relations) if cached else None
     if is_train:
-        logits, backprop_network = network(Chunk(batch, pairs, units, pixels, states, retrieval), is_train=True)
+        logits, backprop_network = network(Chunk(batch, pairs, units, pixels, states, retrieval, prototypes), is_train=True)
 
         def backprop(d_logits: Floats2d) -> RelationBatch:
             d_states = backprop_network(d_logits)
@@ -227,7 +236,6 @@ def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2
             return batch
 
         return logits, backprop
-    prototypes = _prototypes(model, batch.relations) if retrieval else None
     chunks = [Chunk(batch, pairs, part, pixels, states, retrieval, prototypes) for part in _chunks(units, model.attrs["max_pairs_per_batch"])]
     logits = model.ops.xp.concatenate([network.predict(chunk) for chunk in chunks], axis=0)
     return logits, lambda d_logits: batch
@@ -288,11 +296,12 @@ def convert_outputs(model: Model, chunk_logits: Tuple[Chunk, Any], is_train: boo
 
 
 class PrototypeCache:
-    """The relation prototypes of one relation set, at inference. Cleared whenever
-    the weights change (`clear_prototypes`)."""
+    """The relation prototypes of one relation set and network (at inference, and
+    in training with frozen descriptions). Cleared whenever the weights change
+    (`clear_prototypes`)."""
 
     def __init__(self) -> None:
-        self.key: Optional[RelationSet] = None
+        self.key: Optional[Tuple[RelationSet, int]] = None
         self.value: Any = None
 
     def clear(self) -> None:
@@ -300,8 +309,10 @@ class PrototypeCache:
 
 
 def clear_prototypes(model: Model) -> None:
-    """Forget the cached relation prototypes: call after the weights change."""
-    model.attrs["prototypes"].clear()
+    """Forget the cached relation prototypes: call after the weights change. Frozen
+    descriptions keep theirs (the weights they depend on do not change)."""
+    if not frozen_relations(model.attrs["spec"]):
+        model.attrs["prototypes"].clear()
 
 
 def _prototypes(model: Model, relations: RelationSet) -> Any:
@@ -310,7 +321,8 @@ def _prototypes(model: Model, relations: RelationSet) -> Any:
 
     network = get_network(model)
     cache: PrototypeCache = model.attrs["prototypes"]
-    if cache.key != relations:
+    key = (relations, id(network))  # a network loaded anew has other weights
+    if cache.key != key:
         wrapper = model.get_ref("network")
         tensors = wrapper.attrs["inputs"].description_tensors(relations)
         was_training = network.training
@@ -318,7 +330,7 @@ def _prototypes(model: Model, relations: RelationSet) -> Any:
         with torch.no_grad():
             cache.value = network.encode_relations(**_on_device(tensors, wrapper.shims[0].device))
         network.train(was_training)
-        cache.key = relations
+        cache.key = key
     return cache.value
 
 
@@ -366,6 +378,7 @@ def use_params(model: Model, params: Dict[Any, Any]) -> Iterator[None]:
 
 def _network_settings(spec: NetworkSpec, width: int) -> Dict[str, Any]:
     return {
+        "frozen_relations": frozen_relations(spec),
         "width": width,
         "head": spec.head,
         "fusion_layers": spec.fusion_layers,

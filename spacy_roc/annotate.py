@@ -1,0 +1,926 @@
+"""Annotate files with a pipeline: ``python -m spacy_roc annotate MODEL INPUT OUTPUT``.
+
+**Input**: JSONL, one object per line, with character offsets as spaCy and Prodigy
+use them::
+
+    {"text": str, "entities": [{"start": int, "end": int, "label": str}, ...],
+     "image": optional str, "pairs": optional [[head, tail], ...], ...any other fields}
+
+or a ``.spacy`` file (its docs' entities, ``doc._.image`` and optional
+``doc._.relation_pairs``). The entities go where the pipeline's ``roc_relations``
+component reads them: the span group ``spans_key``, or ``doc.ents`` when it is None
+(overlapping entities are then a bad line). ``"pairs"`` lists ``[head, tail]``
+indices into ``"entities"``; without it every ordered pair of entities is listed in
+``doc._.relation_pairs``, so that pipelines with ``spacy_roc.annotated_pairs.v1`` as
+their candidates (the demo config) score them all. Pipelines with
+``spacy_roc.all_pairs.v1`` score their own candidates and ignore ``"pairs"`` (ROC_W501).
+
+A string ``"image"`` is read as (see ``image_value``):
+
+1. a ``data:image/...;base64,`` URI: the base64 payload;
+2. else a path, if it names an existing file (a relative path is joined to the input
+   file's folder, or to ``images_dir``);
+3. else base64, if it decodes (standard alphabet, whitespace ignored) to bytes: they
+   must be an image Pillow opens;
+4. else a path that does not exist: a bad line.
+
+**Output**: one JSON line per input line, in input order: the input fields, and
+``"relations"``: ``[{"head": {"start", "end", "text", "label"}, "tail": {...},
+"label", "score", "alternatives"}]`` with character offsets. A bad line (not a UTF-8
+JSON object or holding a lone surrogate escape, no text, entity offsets outside the
+text or not on token boundaries, overlapping entities where doc.ents is read,
+malformed pairs, an unreadable image) is never dropped: its output line holds its
+fields (``{"raw": line}`` when it is not a JSON object) and ``"error": {"code",
+"reason"}`` (ROC_E500-E506); ``--strict`` raises ROC_E507 at the first one instead.
+The output of a ``.spacy`` input holds ``text``, ``entities`` and ``image`` (the path
+as read, or base64) per doc. A ``.spacy`` output holds one doc per input line with
+``doc._.relations``; the doc of a bad line has no relations and its error in
+``doc.user_data["spacy_roc.annotate.error"]``.
+
+**Backends** run the same code: ``parse_line`` turns a line into a doc,
+``annotate_items`` runs ``nlp.pipe`` over the docs and ``output_line`` turns a doc back
+into a line. The local backend streams a file through them; the Ray backend runs them
+in a Ray Data actor pool (``map_batches``) and writes the lines in input order.
+"""
+import base64
+import binascii
+import io
+import json
+import re
+from collections import Counter, deque
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, BinaryIO, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+
+from .errors import Errors, Warnings, warn
+from .extensions import validate_record
+from .images import ImageError, load_image
+
+BACKENDS = ("local", "ray")
+ERROR_KEY = "spacy_roc.annotate.error"
+RESERVED_FIELDS = ("relations", "error")
+CHUNK_SIZE = 1 << 20
+# Lines per block of the Ray dataset read from a file.
+BLOCK_LINES = 1024
+MAX_FIRST_ERRORS = 20
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+DATA_URI = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)
+BOM = b"\xef\xbb\xbf"
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+ImageValue = Union[None, str, bytes]
+Pair = List[List[int]]
+
+
+class LineError(ValueError):
+    """A bad input line: `code` (e.g. "ROC_E503") and `reason` (the message)."""
+
+    def __init__(self, code: str, **kwargs: Any):
+        message = getattr(Errors, code).format(**kwargs)
+        super().__init__(message)
+        self.code = code
+        self.reason = message[len(code) + 3 :]  # without the "[ROC_E5xx] " prefix
+
+    def as_dict(self) -> Dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What reading a line needs to know about the pipeline and the input.
+
+    spans_key (Optional[str]): Where the roc_relations component reads entities.
+    base_dir (Optional[str]): Folder for relative image paths.
+    reads_pairs (bool): Whether the component's candidates read doc._.relation_pairs.
+    candidates (str): The candidate function's name, for ROC_W501.
+    """
+
+    spans_key: Optional[str]
+    base_dir: Optional[str]
+    reads_pairs: bool
+    candidates: str
+
+    @classmethod
+    def for_pipeline(cls, nlp: Language, base_dir: Optional[Union[str, Path]]) -> "Settings":
+        """The settings of a pipeline's first roc_relations component (ROC_E509 if it
+        has none)."""
+        from .candidates import annotated_pairs
+        from .pipeline import RelationRetriever
+
+        found = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, RelationRetriever)]
+        if not found:
+            reason = f"the pipeline has no roc_relations component (pipeline: {nlp.pipe_names})"
+            raise ValueError(Errors.ROC_E509.format(reason=reason))
+        name, pipe = found[0]
+        registered = nlp.config["components"].get(name, {}).get("candidates", {}).get("@misc")
+        base = None if base_dir is None else str(base_dir)
+        name = registered or type(pipe.candidates).__name__
+        return cls(pipe.spans_key, base, pipe.candidates is annotated_pairs, name)
+
+
+@dataclass
+class Item:
+    """One input line (or `.spacy` doc) on its way through annotate.
+
+    fields (Optional[Dict[str, Any]]): The line's JSON object (None: not an object,
+        or a doc read from `.spacy`).
+    raw (Optional[str]): The line, when it is not a JSON object.
+    doc (Optional[Doc]): The doc (None for bad lines without one).
+    error (Optional[Dict[str, str]]): {"code", "reason"} of a bad line; None if good.
+    """
+
+    fields: Optional[Dict[str, Any]] = None
+    raw: Optional[str] = None
+    doc: Optional[Doc] = None
+    error: Optional[Dict[str, str]] = None
+
+    @property
+    def n_relations(self) -> int:
+        return 0 if self.error is not None or self.doc is None else len(self.doc._.relations)
+
+
+# -- reading lines --------------------------------------------------------------------
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a byte stream into lines at b"\\n" only (not at the other line breaks of
+    str.splitlines, which JSON strings may hold raw), without the line end ("\\n" or
+    "\\r\\n") and without a UTF-8 byte-order mark at the start. A final empty line
+    (the file ends with "\\n") is not a line. Both backends read files through it.
+
+    chunks (Iterable[bytes]): The bytes, in pieces of any size.
+    YIELDS (bytes): The lines.
+    """
+    rest, start = b"", True
+    for chunk in chunks:
+        parts = (rest + chunk).split(b"\n")
+        rest = parts.pop()
+        for part in parts:
+            yield _strip_line(part, start)
+            start = False
+    if rest:
+        yield _strip_line(rest, start)
+
+
+def _strip_line(line: bytes, first: bool) -> bytes:
+    if first and line.startswith(BOM):
+        line = line[len(BOM) :]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def read_file_lines(path: Union[str, Path]) -> Iterator[bytes]:
+    """The lines of a local file, read lazily (see iter_lines)."""
+    with open(path, "rb") as file:
+        yield from iter_lines(iter(partial(file.read, CHUNK_SIZE), b""))
+
+
+def parse_line(data: bytes, nlp: Language, settings: Settings) -> Item:
+    """Turn one input line into an Item: its doc, or its error.
+
+    data (bytes): The line, without its line end.
+    nlp (Language): The pipeline, for its tokenizer.
+    settings (Settings): Where entities go and relative image paths start.
+    RETURNS (Item): The item.
+    """
+    try:
+        text = data.decode("utf8")
+    except UnicodeDecodeError as err:
+        error = LineError("ROC_E500", reason=f"not UTF-8: {err}")
+        return Item(raw=data.decode("utf8", "replace"), error=error.as_dict())
+    try:
+        fields = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        return Item(raw=text, error=LineError("ROC_E500", reason=str(err)).as_dict())
+    if not isinstance(fields, dict):
+        reason = f"a JSON {type(fields).__name__}"
+        return Item(raw=text, error=LineError("ROC_E500", reason=reason).as_dict())
+    try:
+        return Item(fields=fields, doc=make_doc(nlp, fields, settings))
+    except LineError as err:
+        return Item(fields=fields, error=err.as_dict())
+    except UnicodeEncodeError as err:  # spaCy's StringStore cannot hold a "\\ud800"
+        reason = f"a string holds a lone surrogate escape, which UTF-8 cannot encode: {err.reason}"
+        return Item(fields=fields, error=LineError("ROC_E500", reason=reason).as_dict())
+
+
+def make_doc(nlp: Language, fields: Dict[str, Any], settings: Settings) -> Doc:
+    """The doc of a JSON line: tokenized text, entities where the component reads
+    them, the pairs to score in doc._.relation_pairs, and the checked image.
+
+    nlp (Language): The pipeline, for its tokenizer.
+    fields (Dict[str, Any]): The line's JSON object.
+    settings (Settings): Where entities go and relative image paths start.
+    RETURNS (Doc): The doc.
+    RAISES (LineError): ROC_E501-E506 for a bad line.
+    """
+    _warn_fields(fields, settings)
+    text = fields.get("text")
+    if not isinstance(text, str):
+        reason = "missing" if text is None else f"a {type(text).__name__}"
+        raise LineError("ROC_E501", reason=reason)
+    doc = nlp.make_doc(text)
+    spans = entity_spans(doc, fields.get("entities"))
+    set_entities(doc, spans, settings.spans_key)
+    doc._.relation_pairs = listed_pairs(spans, fields.get("pairs"))
+    doc._.image = image_value(fields.get("image"), settings.base_dir)
+    return doc
+
+
+def _warn_fields(fields: Dict[str, Any], settings: Settings) -> None:
+    for name in RESERVED_FIELDS:
+        if name in fields:
+            warn(Warnings.ROC_W500.format(field=name))
+    if "pairs" in fields and not settings.reads_pairs:
+        warn(Warnings.ROC_W501.format(candidates=settings.candidates))
+
+
+def entity_spans(doc: Doc, entities: Any) -> List[Span]:
+    """The entity spans of a line's "entities" (character offsets).
+
+    doc (Doc): The line's doc.
+    entities (Any): The "entities" value (None: no entities).
+    RETURNS (List[Span]): The spans, in the given order.
+    RAISES (LineError): ROC_E502 (malformed, outside the text), ROC_E503 (not on
+        token boundaries).
+    """
+    if entities is None:
+        return []
+    if not isinstance(entities, list):
+        raise LineError("ROC_E502", index="list", reason=f"'entities' is a {type(entities).__name__}")
+    spans = []
+    for index, entity in enumerate(entities):
+        start, end, label = _entity_offsets(index, entity, len(doc.text))
+        span = doc.char_span(start, end, label=label, alignment_mode="strict")
+        if span is None:
+            around = doc.char_span(start, end, alignment_mode="expand")
+            tokens = [t.text for t in around] if around is not None else []
+            raise LineError("ROC_E503", index=index, start=start, end=end, text=doc.text[start:end], tokens=tokens)
+        spans.append(span)
+    return spans
+
+
+def _entity_offsets(index: int, entity: Any, n_chars: int) -> Tuple[int, int, str]:
+    if not isinstance(entity, dict):
+        raise LineError("ROC_E502", index=index, reason=f"a {type(entity).__name__}, not an object")
+    start, end, label = entity.get("start"), entity.get("end"), entity.get("label", "")
+    if not (_is_int(start) and _is_int(end)):
+        raise LineError("ROC_E502", index=index, reason=f"start {start!r} and end {end!r} must be integers")
+    if not 0 <= start < end <= n_chars:
+        reason = f"[{start}, {end}) is not a non-empty range inside the text of {n_chars} characters"
+        raise LineError("ROC_E502", index=index, reason=reason)
+    if not isinstance(label, str):
+        raise LineError("ROC_E502", index=index, reason=f"label {label!r} is not a string")
+    return start, end, label
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def set_entities(doc: Doc, spans: List[Span], spans_key: Optional[str]) -> None:
+    """Put the entities where the component reads them: doc.spans[spans_key], or
+    doc.ents when spans_key is None (ROC_E504 if two overlap)."""
+    if spans_key is not None:
+        doc.spans[spans_key] = spans
+        return
+    order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
+    for a, b in zip(order, order[1:]):
+        if spans[b].start < spans[a].end:
+            raise LineError("ROC_E504", first=min(a, b), second=max(a, b))
+    doc.ents = spans
+
+
+def listed_pairs(spans: List[Span], pairs: Any) -> List[Pair]:
+    """The token offsets of the pairs to score: the line's "pairs" (indices into its
+    entities), or every ordered pair of entities with different offsets.
+
+    spans (List[Span]): The line's entities.
+    pairs (Any): The "pairs" value (None: all pairs).
+    RETURNS (List[Pair]): [[head_start, head_end], [tail_start, tail_end]] per pair.
+    RAISES (LineError): ROC_E505 for malformed pairs.
+    """
+    offsets = [[span.start, span.end] for span in spans]
+    if pairs is None:
+        unique = [list(o) for o in dict.fromkeys(tuple(o) for o in offsets)]
+        return [[head, tail] for head in unique for tail in unique if head != tail]
+    if not isinstance(pairs, list):
+        raise LineError("ROC_E505", reason=f"a {type(pairs).__name__}, not a list")
+    listed = []
+    for pair in pairs:
+        ok = isinstance(pair, list) and len(pair) == 2 and all(_is_int(i) and 0 <= i < len(spans) for i in pair)
+        if not ok or offsets[pair[0]] == offsets[pair[1]]:
+            reason = f"{pair!r} is not [head, tail] of two entities with different offsets, of {len(spans)}"
+            raise LineError("ROC_E505", reason=reason)
+        listed.append([offsets[pair[0]], offsets[pair[1]]])
+    return listed
+
+
+# -- images ---------------------------------------------------------------------------
+
+
+def image_value(value: Any, base_dir: Optional[str]) -> ImageValue:
+    """The doc._.image of a line's "image" (see the module docstring for how a
+    string is read), checked with load_image.
+
+    value (Any): The "image" value: None or a string.
+    base_dir (Optional[str]): Folder for relative paths.
+    RETURNS (Union[None, str, bytes]): The path (joined to base_dir) or the bytes.
+    RAISES (LineError): ROC_E506 if it is not a readable image.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LineError("ROC_E506", reason=f"a {type(value).__name__}, not a path or base64 string")
+    image, how = resolve_image_string(value, base_dir)
+    try:
+        load_image(image)
+    except ImageError as err:
+        raise LineError("ROC_E506", reason=f"{how}: {_stable(err.reason)}") from None
+    return image
+
+
+def _stable(reason: str) -> str:
+    """The reason without the addresses of object reprs (Pillow names its
+    `<_io.BytesIO object at 0x7f...>`), so that the output does not vary by run."""
+    return ADDRESS.sub(">", reason)
+
+
+def resolve_image_string(value: str, base_dir: Optional[str]) -> Tuple[Union[str, bytes], str]:
+    """Tell a path from base64: a data URI is base64, an existing file is a path,
+    another string that decodes as base64 is base64, anything else is a path.
+
+    value (str): The "image" string.
+    base_dir (Optional[str]): Folder for relative paths.
+    RETURNS (Tuple[Union[str, bytes], str]): The path or bytes, and how it was read.
+    """
+    match = DATA_URI.match(value)
+    if match:
+        data = _b64decode(value[match.end() :])
+        if data is None:
+            raise LineError("ROC_E506", reason="data URI with invalid base64")
+        return data, "data URI"
+    path = value if base_dir is None or Path(value).is_absolute() else str(Path(base_dir) / value)
+    if _is_file(path):
+        return path, f"file {path}"
+    data = _b64decode(value)
+    if data is not None:
+        return data, f"not a file ({path[:200]}), read as base64"
+    return path, "path"
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # name too long, NUL byte
+        return False
+
+
+def _b64decode(text: str) -> Optional[bytes]:
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data or None
+
+
+# -- reading .spacy -------------------------------------------------------------------
+
+
+def read_docbin_items(path: Union[str, Path], nlp: Language, settings: Settings) -> Iterator[Item]:
+    """The docs of a .spacy file as Items (the file is loaded at once, as DocBin
+    does; the docs are built lazily). Fast inside docbin.cached_msgpack.
+
+    path (Union[str, Path]): The .spacy file.
+    nlp (Language): The pipeline, for its vocab.
+    settings (Settings): Where entities go and relative image paths start.
+    YIELDS (Item): One item per doc.
+    """
+    for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
+        try:
+            prepare_doc(doc, settings)
+        except LineError as err:
+            doc._.relations = []  # the gold relations of the file are no predictions
+            yield Item(doc=doc, error=err.as_dict())
+            continue
+        yield Item(doc=doc)
+
+
+def prepare_doc(doc: Doc, settings: Settings) -> None:
+    """Ready a doc read from .spacy for the component: its entities (doc.ents, if the
+    span group is missing) in the span group, its pairs (all ordered pairs if it lists
+    none, checked otherwise) and its image (resolved and checked).
+
+    RAISES (LineError): ROC_E505, ROC_E506.
+    """
+    key = settings.spans_key
+    spans = list(doc.spans[key]) if key is not None and key in doc.spans else list(doc.ents)
+    if key is not None:
+        doc.spans[key] = spans
+    if doc._.relation_pairs is None:
+        doc._.relation_pairs = listed_pairs(spans, None)
+    for head, tail in doc._.relation_pairs:
+        try:
+            validate_record(doc, {"head": head, "tail": tail, "label": ""})
+        except ValueError as err:
+            raise LineError("ROC_E505", reason=str(err)) from None
+    if isinstance(doc._.image, str):
+        doc._.image = image_value(doc._.image, settings.base_dir)
+    elif doc._.image is not None:
+        _check_image(doc._.image)
+
+
+def _check_image(value: Any) -> None:
+    try:
+        load_image(value)
+    except (ImageError, TypeError) as err:
+        raise LineError("ROC_E506", reason=_stable(getattr(err, "reason", str(err)))) from None
+
+
+# -- annotating -----------------------------------------------------------------------
+
+
+def annotate_items(nlp: Language, items: Iterable[Item], batch_size: int = 64, n_process: int = 1) -> Iterator[Item]:
+    """Run nlp.pipe over the docs of the good items, lazily, and yield every item in
+    input order (bad items pass around the pipeline). The one prediction path of both
+    backends.
+
+    nlp (Language): The pipeline.
+    items (Iterable[Item]): The items, e.g. from parse_line.
+    batch_size (int): Docs per batch of nlp.pipe.
+    n_process (int): Processes of nlp.pipe.
+    YIELDS (Item): The items, good ones with their annotated doc.
+    """
+    pending: Deque[Item] = deque()
+
+    def docs() -> Iterator[Doc]:
+        for item in items:
+            pending.append(item)
+            if item.error is None:
+                yield item.doc
+
+    for doc in nlp.pipe(docs(), batch_size=batch_size, n_process=n_process):
+        while pending[0].error is not None:
+            yield pending.popleft()
+        item = pending.popleft()
+        item.doc = doc  # with n_process > 1, a copy came back
+        yield item
+    while pending:
+        yield pending.popleft()
+
+
+def output_record(item: Item, spans_key: Optional[str]) -> Dict[str, Any]:
+    """The output object of an item: its input fields (or {"raw": line}, or the
+    fields of its .spacy doc) with "relations" (good) or "error" (bad).
+
+    item (Item): The annotated item.
+    spans_key (Optional[str]): Where the component read the entities.
+    RETURNS (Dict[str, Any]): The JSON-safe output object.
+    """
+    if item.fields is not None:
+        record = dict(item.fields)
+    elif item.doc is not None:
+        record = doc_fields(item.doc, spans_key)
+    else:
+        record = {"raw": item.raw}
+    if item.error is not None:
+        record["error"] = item.error
+    else:
+        record["relations"] = relation_records(item.doc, spans_key)
+    return record
+
+
+def output_line(item: Item, spans_key: Optional[str]) -> bytes:
+    """The output line of an item: JSON in UTF-8, without line end; the same in both
+    backends. Non-ASCII characters are written as they are, unless the line holds a
+    lone surrogate (JSON allows "\\ud800", UTF-8 cannot encode it): then as escapes.
+    """
+    record = output_record(item, spans_key)
+    try:
+        return json.dumps(record, ensure_ascii=False).encode("utf8")
+    except UnicodeEncodeError:
+        return json.dumps(record).encode("utf8")
+
+
+def relation_records(doc: Doc, spans_key: Optional[str]) -> List[Dict[str, Any]]:
+    """doc._.relations with character offsets, entity texts and labels.
+
+    doc (Doc): The annotated doc.
+    spans_key (Optional[str]): Where the component read the entities.
+    RETURNS (List[Dict[str, Any]]): {"head", "tail", "label", "score", "alternatives"}
+        per relation; head and tail are {"start", "end", "text", "label"}.
+    """
+    labels = {}
+    for span in _entities(doc, spans_key):
+        labels.setdefault((span.start, span.end), span.label_)
+    records = []
+    for record in doc._.relations:
+        head, tail = (_span_record(doc, record[key], labels) for key in ("head", "tail"))
+        alternatives = [[label, score] for label, score in record.get("alternatives", [])]
+        records.append(
+            {"head": head, "tail": tail, "label": record["label"], "score": record.get("score"), "alternatives": alternatives}
+        )
+    return records
+
+
+def _span_record(doc: Doc, offsets: List[int], labels: Dict[Tuple[int, int], str]) -> Dict[str, Any]:
+    span = doc[offsets[0] : offsets[1]]
+    label = labels.get((span.start, span.end), "")
+    return {"start": span.start_char, "end": span.end_char, "text": span.text, "label": label}
+
+
+def _entities(doc: Doc, spans_key: Optional[str]) -> List[Span]:
+    if spans_key is None:
+        return list(doc.ents)
+    return list(doc.spans[spans_key]) if spans_key in doc.spans else []
+
+
+def doc_fields(doc: Doc, spans_key: Optional[str]) -> Dict[str, Any]:
+    """The input fields of a doc read from .spacy: text, entities (character offsets)
+    and image (the path as read, or base64 of the image bytes; PNG for arrays)."""
+    entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in _entities(doc, spans_key)]
+    fields: Dict[str, Any] = {"text": doc.text, "entities": entities}
+    image = doc._.image
+    if isinstance(image, str):
+        fields["image"] = image
+    elif image is not None:
+        fields["image"] = base64.b64encode(_image_bytes(image)).decode("ascii")
+    return fields
+
+
+def _image_bytes(image: Any) -> bytes:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    buffer = io.BytesIO()
+    load_image(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# -- the run: summary, writers, backends ----------------------------------------------
+
+
+@dataclass
+class Summary:
+    """Counts of a run: lines, annotated lines, relations, bad lines by code, and the
+    first bad lines (line number, code, reason)."""
+
+    lines: int = 0
+    annotated: int = 0
+    relations: int = 0
+    errors: Counter = field(default_factory=Counter)
+    first_errors: List[Tuple[int, str, str]] = field(default_factory=list)
+
+    def add(self, error: Optional[Dict[str, str]], n_relations: int) -> None:
+        """Count one output line (error: its {"code", "reason"}, or None)."""
+        self.lines += 1
+        self.relations += n_relations
+        if error is None:
+            self.annotated += 1
+            return
+        self.errors[error["code"]] += 1
+        if len(self.first_errors) < MAX_FIRST_ERRORS:
+            self.first_errors.append((self.lines, error["code"], error["reason"]))
+
+    def as_dict(self) -> Dict[str, Any]:
+        errors = dict(sorted(self.errors.items()))
+        counts = {"lines": self.lines, "annotated": self.annotated, "relations": self.relations}
+        return {**counts, "n_errors": sum(errors.values()), "errors": errors, "first_errors": [list(e) for e in self.first_errors]}
+
+
+def count_line(summary: Summary, error: Optional[Dict[str, str]], n_relations: int, strict: bool, path: Any) -> None:
+    """Count an output line; with strict, a bad line raises ROC_E507 instead."""
+    if strict and error is not None:
+        raise ValueError(Errors.ROC_E507.format(line_no=summary.lines + 1, path=path, **error))
+    summary.add(error, n_relations)
+
+
+class JsonlWriter:
+    """Writes the output lines of items to a JSONL file, as they come."""
+
+    def __init__(self, path: Path, spans_key: Optional[str]):
+        self.spans_key = spans_key
+        self.file = open(path, "wb")
+
+    def write(self, item: Item) -> None:
+        self.file.write(output_line(item, self.spans_key) + b"\n")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class DocBinWriter:
+    """Collects the docs of items (the docs of bad lines with their error in
+    doc.user_data[ERROR_KEY]) and writes them to a .spacy file on close. Fast inside
+    docbin.cached_msgpack."""
+
+    def __init__(self, path: Path, nlp: Language):
+        self.path, self.nlp = path, nlp
+        self.doc_bin = DocBin(store_user_data=True)
+
+    def write(self, item: Item) -> None:
+        doc = item.doc if item.doc is not None else self._text_doc(item.fields)
+        if item.error is not None:
+            doc.user_data[ERROR_KEY] = item.error
+        self.doc_bin.add(doc)
+
+    def _text_doc(self, fields: Optional[Dict[str, Any]]) -> Doc:
+        """The doc of a bad line's text (empty if it has none, or one spaCy cannot
+        store)."""
+        text = (fields or {}).get("text")
+        try:
+            return self.nlp.make_doc(text if isinstance(text, str) else "")
+        except UnicodeEncodeError:
+            return self.nlp.make_doc("")
+
+    def close(self) -> None:
+        self.doc_bin.to_disk(self.path)
+
+
+def annotate_local(
+    nlp: Union[str, Path, Language], input_path: Union[str, Path], output_path: Union[str, Path], *,
+    images_dir: Optional[Union[str, Path]] = None, batch_size: int = 64, n_process: int = 1, gpu_id: int = -1,
+    strict: bool = False, progress: bool = True,
+) -> Dict[str, Any]:
+    """Annotate a JSONL or .spacy file into a JSONL or .spacy file, streaming.
+
+    nlp (Union[str, Path, Language]): The pipeline, or its name or folder.
+    input_path (Union[str, Path]): The input file.
+    output_path (Union[str, Path]): The output file (its folder is created).
+    images_dir (Optional[Union[str, Path]]): Folder for relative image paths; by
+        default the input file's folder.
+    batch_size (int): Docs per batch of nlp.pipe.
+    n_process (int): Processes of nlp.pipe.
+    gpu_id (int): GPU to load the pipeline on (-1: CPU); when nlp is a name or folder.
+    strict (bool): Raise ROC_E507 at the first bad line.
+    progress (bool): Show a progress bar (lines done).
+    RETURNS (Dict[str, Any]): The summary (see Summary.as_dict).
+    """
+    _check_local_paths(input_path, output_path)
+    input_path, output_path = Path(input_path), Path(output_path)
+    nlp = _load(nlp, gpu_id)
+    settings = Settings.for_pipeline(nlp, _base_dir(images_dir, str(input_path)))
+    if input_path.suffix == ".spacy":
+        items = read_docbin_items(input_path, nlp, settings)
+    else:
+        items = (parse_line(line, nlp, settings) for line in read_file_lines(input_path))
+    annotated = annotate_items(nlp, items, batch_size, n_process)
+    to_spacy = output_path.suffix == ".spacy"
+    writer = DocBinWriter(output_path, nlp) if to_spacy else JsonlWriter(output_path, settings.spans_key)
+    with _msgpack_cache(".spacy" in (input_path.suffix, output_path.suffix)):
+        return _write_items(annotated, writer, strict, input_path, progress)
+
+
+def _msgpack_cache(needed: bool) -> Any:
+    """docbin.cached_msgpack (DocBin packs each doc's user data), if needed."""
+    from .docbin import cached_msgpack
+
+    return cached_msgpack() if needed else nullcontext()
+
+
+def _check_local_paths(input_path: Union[str, Path], output_path: Union[str, Path]) -> None:
+    reason = None
+    if _is_uri(str(input_path)) or _is_uri(str(output_path)):
+        reason = f"the local backend reads and writes local files, not {input_path} / {output_path}; use --backend ray"
+    elif not Path(input_path).is_file():
+        reason = f"the input file {input_path} does not exist"
+    elif Path(output_path).exists() and Path(output_path).samefile(input_path):
+        reason = f"the output {output_path} is the input file"
+    if reason is not None:
+        raise ValueError(Errors.ROC_E509.format(reason=reason))
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _is_uri(path: str) -> bool:
+    return URI.match(path) is not None
+
+
+def _base_dir(images_dir: Optional[Union[str, Path]], input_path: str) -> str:
+    """The folder for relative image paths: images_dir or the input's folder,
+    absolute (the workers of a cluster have other working directories)."""
+    if images_dir is not None:
+        return str(images_dir) if _is_uri(str(images_dir)) else str(Path(images_dir).absolute())
+    if _is_uri(input_path):
+        return input_path.rsplit("/", 1)[0]
+    return str(Path(input_path).absolute().parent)
+
+
+def _load(nlp: Union[str, Path, Language], gpu_id: int) -> Language:
+    if isinstance(nlp, Language):
+        return nlp
+    from .report import load_pipeline
+
+    return load_pipeline(nlp, gpu_id)
+
+
+def _write_items(items: Iterable[Item], writer: Any, strict: bool, path: Path, progress: bool) -> Dict[str, Any]:
+    from tqdm import tqdm
+
+    summary = Summary()
+    try:
+        for item in tqdm(items, desc=path.name, unit=" lines", disable=not progress):
+            count_line(summary, item.error, item.n_relations, strict, path)
+            writer.write(item)
+    finally:
+        writer.close()
+    return summary.as_dict()
+
+
+# -- Ray backend ----------------------------------------------------------------------
+
+
+def import_ray() -> Any:
+    """Import ray and Ray Data (ROC_E508, naming the extra, if they are missing)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as err:
+        raise ValueError(Errors.ROC_E508.format(reason=err)) from err
+    return ray
+
+
+class AnnotateBatch:
+    """The Ray Data callable class: loads the pipeline once per actor, and turns a
+    batch of input lines into output lines with parse_line, annotate_items and
+    output_line.
+
+    model (str): Pipeline name or folder, loadable on every worker.
+    base_dir (Optional[str]): Folder for relative image paths.
+    batch_size (int): Docs per batch of nlp.pipe.
+    use_gpu (bool): Load the pipeline on the first GPU Ray gave the actor.
+    """
+
+    def __init__(self, model: str, base_dir: Optional[str], batch_size: int, use_gpu: bool):
+        self.nlp = _load(model, 0 if use_gpu else -1)
+        self.settings = Settings.for_pipeline(self.nlp, base_dir)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: Any) -> Any:
+        """batch (pyarrow.Table): Columns line_no and raw. RETURNS (pyarrow.Table):
+        line_no, output (the output line), code, reason and n_relations."""
+        import pyarrow
+
+        items = (parse_line(raw, self.nlp, self.settings) for raw in batch.column("raw").to_pylist())
+        rows: Dict[str, list] = {"output": [], "code": [], "reason": [], "n_relations": []}
+        for item in annotate_items(self.nlp, items, self.batch_size):
+            rows["output"].append(output_line(item, self.settings.spans_key))
+            rows["code"].append(None if item.error is None else item.error["code"])
+            rows["reason"].append(None if item.error is None else item.error["reason"])
+            rows["n_relations"].append(item.n_relations)
+        text, types = pyarrow.string(), {"output": pyarrow.binary(), "n_relations": pyarrow.int64()}
+        columns = {name: pyarrow.array(values, types.get(name, text)) for name, values in rows.items()}
+        return pyarrow.table({"line_no": batch.column("line_no"), **columns})
+
+
+@lru_cache(maxsize=1)
+def lines_datasource_class() -> type:
+    """A Ray Data file datasource of the lines of JSONL files (see iter_lines), as
+    rows {"line_no", "raw"}: read in chunks, split at b"\\n" only, in blocks of
+    BLOCK_LINES lines. (ray.data.read_json drops bad lines' text and cannot read them
+    at all; read_text splits at every str.splitlines break and reads whole files.)"""
+    from ray.data.datasource import FileBasedDatasource
+
+    class JsonLinesDatasource(FileBasedDatasource):
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            import pyarrow
+
+            numbers, lines = [], []
+            for line_no, line in enumerate(iter_lines(iter(partial(f.read, CHUNK_SIZE), b"")), 1):
+                numbers.append(line_no)
+                lines.append(line)
+                if len(lines) >= BLOCK_LINES:
+                    yield pyarrow.table({"line_no": numbers, "raw": pyarrow.array(lines, pyarrow.binary())})
+                    numbers, lines = [], []
+            if lines:
+                yield pyarrow.table({"line_no": numbers, "raw": pyarrow.array(lines, pyarrow.binary())})
+
+    return JsonLinesDatasource
+
+
+def annotate_ray(
+    model: Union[str, Path], input_path: str, output_path: str, *, images_dir: Optional[str] = None,
+    batch_size: int = 64, concurrency: int = 1, gpu_id: int = -1, gpus_per_actor: Optional[float] = None,
+    cpus_per_actor: float = 1.0, ray_address: Optional[str] = None, strict: bool = False, progress: bool = True,
+) -> Dict[str, Any]:
+    """Annotate a JSONL file into a JSONL file on Ray Data: the lines are read as a
+    dataset, annotated by an actor pool (map_batches with AnnotateBatch) and written
+    by the driver in input order. The output is the local backend's. Paths may be
+    URIs of the storage Ray Data and pyarrow read (s3://, gs://, ...).
+
+    model (Union[str, Path]): Pipeline name or folder, loadable on every worker.
+    input_path (str): The JSONL input (a local path or a URI).
+    output_path (str): The JSONL output (a local path or a URI).
+    images_dir (Optional[str]): Folder for relative image paths, readable by the
+        workers; by default the input's folder.
+    batch_size (int): Lines per batch (map_batches and nlp.pipe).
+    concurrency (int): Actors in the pool, each with its own pipeline.
+    gpu_id (int): -1: CPU; 0 or more: GPUs (gpus_per_actor, 1 by default).
+    gpus_per_actor (Optional[float]): GPUs per actor (fractions share a GPU).
+    cpus_per_actor (float): CPUs per actor.
+    ray_address (Optional[str]): Cluster to connect to; None: the running Ray, or a
+        new local one.
+    strict (bool): Raise ROC_E507 at the first bad line.
+    progress (bool): Show progress bars.
+    RETURNS (Dict[str, Any]): The summary (see Summary.as_dict).
+    """
+    ray = import_ray()
+    _check_ray_paths(input_path, output_path)
+    gpus = (1.0 if gpu_id >= 0 else 0.0) if gpus_per_actor is None else float(gpus_per_actor)
+    started = _init_ray(ray, ray_address)
+    try:
+        resources = {"concurrency": concurrency, "gpus": gpus, "cpus": cpus_per_actor}
+        dataset = _ray_dataset(ray, _absolute(model), _absolute(input_path), images_dir, batch_size, resources, progress)
+        with _open_output(str(output_path)) as out:
+            return _write_rows(dataset, out, strict, input_path, progress)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _absolute(path: Union[str, Path]) -> str:
+    """An existing local path made absolute (Ray's workers run in other folders);
+    URIs and package names as they are."""
+    path = str(path)
+    return path if _is_uri(path) or not Path(path).exists() else str(Path(path).absolute())
+
+
+def _check_ray_paths(input_path: Any, output_path: Any) -> None:
+    if str(input_path).endswith(".spacy") or str(output_path).endswith(".spacy"):
+        reason = "--backend ray reads and writes JSONL; use the local backend for .spacy files"
+        raise ValueError(Errors.ROC_E509.format(reason=reason))
+
+
+def _init_ray(ray: Any, address: Optional[str]) -> bool:
+    """Connect to the cluster at address, or start a local Ray if none runs.
+    RETURNS (bool): Whether this call started Ray (and must shut it down)."""
+    if address is None and ray.is_initialized():
+        return False
+    ray.init(address=address, include_dashboard=False if address is None else None, ignore_reinit_error=True)
+    return True
+
+
+def _ray_dataset(
+    ray: Any, model: str, input_path: str, images_dir: Optional[str], batch_size: int, resources: Dict[str, float],
+    progress: bool,
+) -> Any:
+    """The dataset of output rows: input lines read in order, annotated by an actor
+    pool of resources["concurrency"] actors with resources["gpus"] GPUs and
+    resources["cpus"] CPUs each."""
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = progress
+    base_dir = _base_dir(images_dir, input_path)
+    lines = ray.data.read_datasource(lines_datasource_class()(input_path))
+    return lines.map_batches(
+        AnnotateBatch,
+        fn_constructor_kwargs={"model": model, "base_dir": base_dir, "batch_size": batch_size, "use_gpu": resources["gpus"] > 0},
+        batch_size=batch_size, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=int(resources["concurrency"])),
+        num_cpus=resources["cpus"], num_gpus=resources["gpus"],
+    )
+
+
+def _open_output(path: str) -> BinaryIO:
+    """A binary output stream: a local file (its folder created), or a pyarrow
+    filesystem stream for a URI (s3://, gs://, ...)."""
+    if _is_uri(path):
+        from pyarrow import fs
+
+        filesystem, inner = fs.FileSystem.from_uri(path)
+        return filesystem.open_output_stream(inner)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "wb")
+
+
+def _write_rows(dataset: Any, out: BinaryIO, strict: bool, path: Any, progress: bool) -> Dict[str, Any]:
+    from tqdm import tqdm
+
+    summary = Summary()
+    bar = tqdm(desc=str(path).rsplit("/", 1)[-1], unit=" lines", disable=not progress)
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            if row["line_no"] != summary.lines + 1:  # preserve_order is what keeps this
+                raise RuntimeError(f"Ray returned line {row['line_no']} as line {summary.lines + 1}")
+            error = None if row["code"] is None else {"code": row["code"], "reason": row["reason"]}
+            count_line(summary, error, row["n_relations"], strict, path)
+            out.write(row["output"] + b"\n")
+        bar.update(batch.num_rows)
+    bar.close()
+    return summary.as_dict()
+
+
+def annotate(
+    model: Union[str, Path, Language], input_path: Union[str, Path], output_path: Union[str, Path], *,
+    backend: str = "local", **kwargs: Any,
+) -> Dict[str, Any]:
+    """Annotate a file with the local (annotate_local) or Ray (annotate_ray) backend.
+
+    RETURNS (Dict[str, Any]): The summary.
+    """
+    if backend == "local":
+        return annotate_local(model, input_path, output_path, **kwargs)
+    if backend == "ray":
+        return annotate_ray(model, str(input_path), str(output_path), **kwargs)
+    raise ValueError(Errors.ROC_E509.format(reason=f"unknown backend {backend!r}; use one of {BACKENDS}"))

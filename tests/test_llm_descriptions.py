@@ -1,0 +1,401 @@
+"""`descriptions expand`: descriptions written by an LLM of spacy-llm's registry.
+
+The LLM is a deterministic fake registered in spacy-llm's llm_models registry (a
+stand-in for a remote API); it records every prompt it gets in CALLS. The REST tests
+use spacy-llm's real OpenAI model with `requests` replaced, so nothing goes out.
+"""
+import hashlib
+import warnings
+from typing import Iterable, List
+
+import pytest
+import spacy
+import srsly
+from typer.testing import CliRunner
+
+pytest.importorskip("spacy_llm")
+from spacy_llm.registry import registry  # noqa: E402
+
+from conftest import make_doc  # noqa: E402
+from spacy_roc.cli import app  # noqa: E402
+from spacy_roc.descriptions import NONE_DESCRIPTION  # noqa: E402
+from spacy_roc.docbin import write_docbin  # noqa: E402
+from spacy_roc.llm_descriptions import DEFAULT_TEMPLATE, MAX_DESCRIPTION_CHARS, LabelContext  # noqa: E402
+from spacy_roc.llm_descriptions import ResponseCache, expand_descriptions, load_template  # noqa: E402
+from spacy_roc.llm_descriptions import new_descriptions, parse_response, render_prompt  # noqa: E402
+
+CALLS: List[str] = []
+FAKE = "spacy_roc_test.FakeLLM.v1"
+N_LINES = 8
+
+
+def fake_response(style: str, prompt: str) -> str:
+    """A response that depends only on the style and the prompt: N_LINES numbered
+    lines that differ between prompts, a failure, or text without a list."""
+    if style == "raise":
+        raise RuntimeError("the API is down")
+    if style == "chatty":
+        return "I would rather talk about the weather."
+    digest = hashlib.sha256(prompt.encode("utf8")).hexdigest()[:8]
+    lines = [f"{i}. The head entity relates to the tail entity (way {i} of {digest})." for i in range(1, N_LINES + 1)]
+    return "Here are the descriptions:\n" + "\n".join(lines) + "\nHope this helps!"
+
+
+@registry.llm_models(FAKE)
+def make_fake_llm(style: str = "numbered"):
+    def fake_llm(prompts: Iterable[Iterable[str]]) -> List[List[str]]:
+        responses = []
+        for prompts_for_doc in prompts:
+            for prompt in prompts_for_doc:
+                CALLS.append(prompt)
+            responses.append([fake_response(style, prompt) for prompt in prompts_for_doc])
+        return responses
+
+    return fake_llm
+
+
+@pytest.fixture(autouse=True)
+def clear_calls():
+    CALLS.clear()
+    yield
+    CALLS.clear()
+
+
+def fake_config(style: str = "numbered"):
+    return {"model": {"@llm_models": FAKE, "style": style}}
+
+
+GIVEN = {"None": ["Nothing links them."], "drew": ["The head person drew the tail shape."], "owns": []}
+
+
+@pytest.fixture
+def given_path(tmp_path):
+    path = tmp_path / "given.json"
+    srsly.write_json(path, GIVEN)
+    return path
+
+
+@pytest.fixture
+def corpus_path(tmp_path):
+    nlp = spacy.blank("en")
+    docs = [
+        make_doc(nlp, "anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "drew"), (1, 0, "None")]),
+        make_doc(nlp, "ben owns the blue square", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "owns")]),
+    ]
+    path = tmp_path / "train.spacy"
+    write_docbin(docs, path)
+    return path
+
+
+def codes(record) -> List[str]:
+    """The ROC codes of recorded warnings, in order."""
+    return [str(w.message)[1:9] for w in record if str(w.message).startswith("[ROC_")]
+
+
+# -- expansion ------------------------------------------------------------------------
+
+
+def test_expand_adds_n_per_label_and_keeps_input(given_path):
+    result, n_new = expand_descriptions(given_path, fake_config(), n=3)
+    assert list(result) == ["None", "drew", "owns"]
+    assert result["None"] == GIVEN["None"]
+    assert result["drew"][0] == GIVEN["drew"][0]
+    assert len(result["drew"]) == 4 and len(result["owns"]) == 3
+    assert n_new == {"None": 0, "drew": 3, "owns": 3}
+    assert set(result["drew"][1:]).isdisjoint(result["owns"])
+    assert len(CALLS) == 2  # the no-relation label is not sent
+
+
+def test_prompt_gives_label_existing_descriptions_and_n(given_path):
+    expand_descriptions(given_path, fake_config(), n=4)
+    drew = next(prompt for prompt in CALLS if '"drew"' in prompt)
+    assert GIVEN["drew"][0] in drew
+    assert "exactly 4" in drew
+
+
+@pytest.mark.parametrize("none_label,expected", [("None", [NONE_DESCRIPTION]), ("NA", None)])
+def test_none_label_is_seeded_not_sent(tmp_path, none_label, expected):
+    path = tmp_path / "given.json"
+    srsly.write_json(path, {"None": [], "NA": ["not applicable"], "r": ["x"]})
+    result, _ = expand_descriptions(path, fake_config(), n=2, none_label=none_label)
+    assert result[none_label] == (expected or ["not applicable"])
+    assert len(CALLS) == 2  # "r" and the label that is not the none label
+
+
+def test_corpus_input_and_its_examples(corpus_path):
+    result, n_new = expand_descriptions(corpus_path, fake_config(), n=2)
+    assert list(result) == ["None", "drew", "owns"]
+    assert result["None"] == [NONE_DESCRIPTION]
+    assert n_new == {"None": 0, "drew": 2, "owns": 2}
+    drew = next(prompt for prompt in CALLS if '"drew"' in prompt)
+    assert "PERSON -> SHAPE" in drew
+    assert '"anna drew the red circle" (head: "anna"; tail: "the red circle")' in drew
+    assert "ben owns" not in drew
+
+
+def test_examples_option_feeds_the_prompts(given_path, corpus_path):
+    expand_descriptions(given_path, fake_config(), n=2, examples=corpus_path)
+    owns = next(prompt for prompt in CALLS if '"owns"' in prompt)
+    assert '"ben owns the blue square" (head: "ben"; tail: "the blue square")' in owns
+    assert "anna drew" not in owns
+
+
+# -- the response ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1. First one.\n2) Second one.\n- Third one.", ["First one.", "Second one.", "Third one."]),
+        ("Sure:\n\n1. A head relation.\n2.   \n3. a head  relation\n-\n4. \"Quoted.\"", ["A head relation.", "Quoted."]),
+        ("10. Ten.\n1.5 million people agree.\nNo list here.\n---\n- ...", ["Ten."]),
+        ("I cannot help with that.", []),
+        ("", []),
+    ],
+)
+def test_parse_response(text, expected):
+    assert parse_response(text) == expected
+
+
+def test_parse_response_drops_too_long_lines():
+    fits, too_long = "a" * MAX_DESCRIPTION_CHARS, "b" * (MAX_DESCRIPTION_CHARS + 1)
+    assert parse_response(f"1. {too_long}\n2. {fits}") == [fits]
+
+
+def test_new_descriptions_skip_existing_and_stop_at_n():
+    items = ["The head owns the tail", "New one.", "Another.", "Third."]
+    assert new_descriptions(items, ["the head owns the tail."], 2) == ["New one.", "Another."]
+
+
+# -- cache ----------------------------------------------------------------------------
+
+
+def test_cache_makes_a_rerun_call_nothing(given_path, tmp_path):
+    first, _ = expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 2
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    CALLS.clear()
+    second, n_new = expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
+    assert CALLS == []
+    assert second == first and n_new["owns"] == 3
+
+
+def test_cache_is_keyed_by_model_config_and_prompt(given_path, tmp_path):
+    expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
+    CALLS.clear()
+    expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 2  # another prompt
+    CALLS.clear()
+    expand_descriptions(given_path, {"model": {"@llm_models": FAKE}}, n=2, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 2  # another model config
+
+
+def test_unreadable_cache_entry_is_asked_again(given_path, tmp_path):
+    first, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    entry = sorted((tmp_path / "cache").glob("*.json"))[0]
+    entry.write_text("{cut short", encoding="utf8")
+    CALLS.clear()
+    second, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 1 and second == first
+    assert srsly.read_json(entry)["prompt"] == CALLS[0]
+
+
+# -- faults ---------------------------------------------------------------------------
+
+
+def test_model_error_warns_and_keeps_descriptions(given_path, tmp_path):
+    with pytest.warns(UserWarning) as record:
+        result, n_new = expand_descriptions(given_path, fake_config("raise"), n=3, cache_dir=tmp_path / "cache")
+    assert codes(record) == ["ROC_W301", "ROC_W301", "ROC_W305"]
+    assert "RuntimeError: the API is down" in str(record[0].message)
+    assert result["drew"] == GIVEN["drew"] and result["None"] == GIVEN["None"]
+    assert result["owns"] == ["owns"]  # nothing to keep: its name (ROC_W305)
+    assert sum(n_new.values()) == 0
+    assert not (tmp_path / "cache").exists()
+
+
+def test_unparsable_response_warns_and_is_not_cached(given_path, tmp_path):
+    for _ in range(2):
+        with pytest.warns(UserWarning) as record:
+            result, _ = expand_descriptions(given_path, fake_config("chatty"), n=3, cache_dir=tmp_path / "cache")
+        assert codes(record) == ["ROC_W302", "ROC_W302", "ROC_W305"]
+        assert result["drew"] == GIVEN["drew"]
+    assert len(CALLS) == 4  # the rerun asked again
+
+
+def test_fewer_new_lines_than_asked_warns(given_path):
+    with pytest.warns(UserWarning, match="ROC_W303") as record:
+        result, n_new = expand_descriptions(given_path, fake_config(), n=N_LINES + 2)
+    assert n_new["drew"] == N_LINES
+    assert "gave 8 new description(s) for relation 'drew', not the 10" in str(record[0].message)
+
+
+def test_unknown_model_fails_before_any_call(given_path, tmp_path):
+    with pytest.raises(ValueError, match="ROC_E302.*spacy_roc_test.Nope.v1.*spacy.GPT-4.v3"):
+        expand_descriptions(given_path, {"model": {"@llm_models": "spacy_roc_test.Nope.v1"}}, cache_dir=tmp_path / "c")
+    assert CALLS == [] and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    "config,code",
+    [({"model": {"@llm_models": FAKE, "temperature": 0.5}}, "ROC_E303"), ({"llm": {}}, "ROC_E301"), ({"model": {"name": "gpt-4"}}, "ROC_E301")],
+)
+def test_bad_model_config(given_path, config, code):
+    with pytest.raises(ValueError, match=code):
+        expand_descriptions(given_path, config)
+    assert CALLS == []
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [('["a", "b"]', "JSON list, not an object"), ('{"r": [1, 2]}', "'r' is not a list of strings"), ("{broken", "not valid JSON")],
+)
+def test_malformed_input(tmp_path, content, reason):
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf8")
+    with pytest.raises(ValueError, match=f"ROC_E304.*{reason}"):
+        expand_descriptions(path, fake_config())
+
+
+def test_missing_or_broken_files(tmp_path, given_path):
+    with pytest.raises(ValueError, match="ROC_E304.*no such file"):
+        expand_descriptions(tmp_path / "nope.json", fake_config())
+    (tmp_path / "bad.spacy").write_bytes(b"not a docbin")
+    with pytest.raises(ValueError, match="ROC_E305"):
+        expand_descriptions(tmp_path / "bad.spacy", fake_config())
+    with pytest.raises(ValueError, match="ROC_E305.*no such file"):
+        expand_descriptions(given_path, fake_config(), examples=tmp_path / "nope.spacy")
+    with pytest.raises(ValueError, match="ROC_E300.*no such file"):
+        expand_descriptions(given_path, tmp_path / "nope.cfg")
+    with pytest.raises(ValueError, match="ROC_E306"):
+        expand_descriptions(given_path, fake_config(), n=0)
+    assert CALLS == []
+
+
+def test_broken_template(given_path, tmp_path):
+    template = tmp_path / "prompt.jinja2"
+    template.write_text("{{ label }} {{ unknown_variable }}", encoding="utf8")
+    with pytest.raises(ValueError, match="ROC_E307.*unknown_variable"):
+        expand_descriptions(given_path, fake_config(), template=template)
+    template.write_text("Label {{ label }}; {{ n }} lines, please.", encoding="utf8")
+    expand_descriptions(given_path, fake_config(), template=template)
+    assert sorted(CALLS) == ["Label drew; 5 lines, please.", "Label owns; 5 lines, please."]
+
+
+# -- a real REST model: OpenAI through spacy-llm, with `requests` replaced ----------
+
+
+@pytest.fixture
+def requests_made(monkeypatch):
+    """The URLs requested through `requests`; each request fails as if offline."""
+    import requests
+
+    made: List[str] = []
+
+    def offline(url, *args, **kwargs):
+        made.append(url)
+        raise requests.ConnectionError("offline test")
+
+    monkeypatch.setattr(requests, "get", offline)
+    monkeypatch.setattr(requests, "post", offline)
+    return made
+
+
+OPENAI = {"model": {"@llm_models": "spacy.GPT-4.v3", "name": "gpt-4o-mini"}}
+
+
+def test_missing_api_key_warns_per_label_and_output_is_input(monkeypatch, requests_made, tmp_path):
+    given = {"None": ["Nothing links them."], "drew": ["The head drew the tail."], "owns": ["The head owns the tail."]}
+    srsly.write_json(tmp_path / "given.json", given)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.warns(UserWarning) as record:
+        result, n_new = expand_descriptions(tmp_path / "given.json", OPENAI, n=3, cache_dir=tmp_path / "cache")
+    assert codes(record) == ["ROC_W300", "ROC_W300"]
+    assert "OPENAI_API_KEY" in str(record[0].message) and "'drew' keeps its 1" in str(record[0].message)
+    assert requests_made == []
+    assert result == given and sum(n_new.values()) == 0
+
+
+def test_unreachable_rest_model_warns_per_label(given_path, monkeypatch, requests_made):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.warns(UserWarning) as record:
+        result, _ = expand_descriptions(given_path, OPENAI, n=3)
+    assert codes(record) == ["ROC_W304", "ROC_W304", "ROC_W305"]
+    assert "ConnectionError: offline test" in str(record[0].message)
+    assert requests_made == ["https://api.openai.com/v1/models"]  # built once, at the health check
+    assert result["drew"] == GIVEN["drew"]
+
+
+def test_cached_rest_responses_need_no_key_and_no_request(given_path, monkeypatch, requests_made, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cache = ResponseCache(tmp_path / "cache", OPENAI["model"])
+    template = load_template(DEFAULT_TEMPLATE)
+    for label in ("drew", "owns"):
+        prompt = render_prompt(template, label, LabelContext(), GIVEN[label], 2)
+        cache.set(prompt, f"1. The head {label} A.\n2. The head {label} B.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result, n_new = expand_descriptions(given_path, OPENAI, n=2, cache_dir=tmp_path / "cache")
+    assert requests_made == []
+    assert result["owns"] == ["The head owns A.", "The head owns B."]
+    assert n_new == {"None": 0, "drew": 2, "owns": 2}
+
+
+# -- CLI ------------------------------------------------------------------------------
+
+
+def write_cfg(path, model: str) -> None:
+    path.write_text(f'[model]\n@llm_models = "{model}"\n', encoding="utf8")
+
+
+def test_cli_end_to_end(given_path, corpus_path, tmp_path):
+    cfg, output = tmp_path / "llm.cfg", tmp_path / "out" / "expanded.json"
+    write_cfg(cfg, FAKE)
+    args = ["descriptions", "expand", str(given_path), str(output), "--config", str(cfg), "--n", "2", "--examples", str(corpus_path), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 relations, 6 descriptions (4 new)" in result.output
+    written = srsly.read_json(output)
+    assert written["drew"][0] == GIVEN["drew"][0] and len(written["drew"]) == 3
+    assert len(list((tmp_path / "out" / "llm_cache").glob("*.json"))) == 2
+    CALLS.clear()
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert CALLS == [] and srsly.read_json(output) == written
+
+
+def test_cli_code_registers_a_model(corpus_path, tmp_path):
+    code, cfg, output = tmp_path / "my_llm.py", tmp_path / "llm.cfg", tmp_path / "expanded.json"
+    code.write_text(
+        "from spacy_llm.registry import registry\n\n"
+        "@registry.llm_models('spacy_roc_test.CodeLLM.v1')\n"
+        "def make_code_llm():\n"
+        "    return lambda prompts: [['1) The head one.\\n2) The tail two.' for _ in p] for p in prompts]\n",
+        encoding="utf8",
+    )
+    write_cfg(cfg, "spacy_roc_test.CodeLLM.v1")
+    args = ["descriptions", "expand", str(corpus_path), str(output), "--config", str(cfg), "--code", str(code), "--n", "2", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(output) == {
+        "None": [NONE_DESCRIPTION], "drew": ["The head one.", "The tail two."], "owns": ["The head one.", "The tail two."]
+    }
+
+
+def test_cli_unknown_model_fails(given_path, tmp_path):
+    cfg, output = tmp_path / "llm.cfg", tmp_path / "expanded.json"
+    write_cfg(cfg, "spacy_roc_test.Nope.v1")
+    result = CliRunner().invoke(app, ["descriptions", "expand", str(given_path), str(output), "--config", str(cfg)])
+    assert result.exit_code == 1
+    assert "ROC_E302" in result.output
+    assert not output.exists() and not (tmp_path / "llm_cache").exists()
+
+
+def test_cli_code_that_fails(given_path, tmp_path):
+    code, cfg = tmp_path / "broken.py", tmp_path / "llm.cfg"
+    code.write_text("raise ImportError('no such package')\n", encoding="utf8")
+    write_cfg(cfg, FAKE)
+    args = ["descriptions", "expand", str(given_path), str(tmp_path / "out.json"), "--config", str(cfg), "--code", str(code)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "ROC_E309" in result.output and "no such package" in result.output
+    assert CALLS == []

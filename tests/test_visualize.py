@@ -1,0 +1,496 @@
+"""The relation visualizer: `render`, `python -m spacy_roc visualize`, and the page in
+a real (headless Chromium) browser."""
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy
+import pytest
+import spacy
+from PIL import Image
+from spacy.tokens import Span
+from typer.testing import CliRunner
+
+import spacy_roc
+from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, make_doc, solid_image
+from spacy_roc.cli import app
+from spacy_roc.corpus import RelationCorpus
+from spacy_roc.docbin import write_docbin
+from spacy_roc.extensions import make_record, record_key
+from spacy_roc.visualize import image_data_uri, read_data
+
+# "likes" is unknown to the model: its gold relation is always missed.
+EXTRA = ("anna likes the blue circle", PERSON_SHAPE, [(0, 1, "likes")], BLUE)
+ROWS = [*CORPUS, EXTRA]
+IMAGE_FILES = {RED: "red.png", BLUE: "blue.png", GREEN: "green.png"}
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on small CPU machines torch's thread pool contends with
+    other processes and makes these tiny models many times slower."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+@pytest.fixture(scope="module")
+def setup(trained, tmp_path_factory) -> Path:
+    """A .spacy corpus (CORPUS plus a doc with an unknown label) whose image paths are
+    relative to its folder, and the same docs as annotate-style JSONL whose image
+    names are relative to images/."""
+    root = tmp_path_factory.mktemp("visualize")
+    (root / "images").mkdir()
+    for rgb, name in IMAGE_FILES.items():
+        Image.fromarray(solid_image(rgb)).save(root / "images" / name)
+    docs = [make_doc(BLANK, t, e, r, image=f"images/{IMAGE_FILES[rgb]}", all_pairs=True) for t, e, r, rgb in ROWS]
+    write_docbin(docs, root / "test.spacy")
+    (root / "jsonl").mkdir()
+    lines = [jsonl_line(doc, IMAGE_FILES[rgb]) for doc, (_, _, _, rgb) in zip(docs, ROWS)]
+    lines[1]["image"] = base64.b64encode(png_bytes(GREEN)).decode("ascii")  # bytes, not a path
+    del lines[2]["image"]
+    (root / "jsonl" / "data.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf8")
+    return root
+
+
+def png_bytes(rgb) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(solid_image(rgb)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jsonl_line(doc, image: str) -> Dict[str, Any]:
+    """A line in the format of `annotate`: character offsets, image, relations."""
+
+    def span(offsets):
+        s = doc[offsets[0] : offsets[1]]
+        return {"start": s.start_char, "end": s.end_char, "text": s.text, "label": s.label_}
+
+    entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in doc.spans["entities"]]
+    relations = [
+        {"head": span(r["head"]), "tail": span(r["tail"]), "label": r["label"], "score": 1.0, "alternatives": []}
+        for r in doc._.relations
+        if r["label"] != "None"
+    ]
+    return {"text": doc.text, "entities": entities, "image": image, "relations": relations}
+
+
+@pytest.fixture(scope="module")
+def nlp(trained):
+    return spacy.load(trained[2])
+
+
+@pytest.fixture(scope="module")
+def predicted(setup, nlp):
+    """The corpus annotated independently of `visualize`, and its gold records."""
+    examples = list(RelationCorpus(setup / "test.spacy", images_dir=setup)(nlp))
+    docs = list(nlp.pipe([eg.predicted.copy() for eg in examples], batch_size=32))
+    gold = [[r for r in eg.reference._.relations if r["label"] != "None"] for eg in examples]
+    assert sum(len(doc._.relations) for doc in docs) >= len(CORPUS)  # the model predicts
+    return docs, gold
+
+
+def run_cli(*args: Any):
+    return CliRunner().invoke(app, ["visualize", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def page(setup, trained) -> Path:
+    """The page written by the CLI for the .spacy corpus (images found by default)."""
+    out = setup / "out" / "page.html"
+    result = run_cli(trained[2], setup / "test.spacy", out)
+    assert result.exit_code == 0, result.output
+    assert f"{len(ROWS)} docs" in result.output
+    return out
+
+
+class Elements(HTMLParser):
+    """The start tags of a page: (tag, attributes, index of the enclosing figure), and
+    the text inside each arc group."""
+
+    def __init__(self, markup: str):
+        super().__init__()
+        self.elements: List[tuple] = []
+        self.doc: Optional[int] = None
+        self.arc: Optional[Dict[str, str]] = None
+        self.feed(markup)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "figure":
+            self.doc = int(attrs["data-doc"])
+        if tag == "g" and attrs.get("class", "").startswith("roc-arc "):
+            self.arc = attrs
+            attrs["text"] = ""
+        self.elements.append((tag, attrs, self.doc))
+
+    def handle_endtag(self, tag):
+        if tag == "g":
+            self.arc = None
+
+    def handle_data(self, data):
+        if self.arc is not None:
+            self.arc["text"] += data
+
+    def with_class(self, name: str, doc: Optional[int] = None) -> List[Dict[str, str]]:
+        return [
+            attrs
+            for _, attrs, i in self.elements
+            if name in attrs.get("class", "").split() and (doc is None or i == doc)
+        ]
+
+
+def expected_statuses(pred, gold):
+    gold_labels = {record_key(r): r["label"] for r in gold}
+    pred_labels = {record_key(r): r["label"] for r in pred}
+
+    def status(record, others, absent):
+        other = others.get(record_key(record))
+        return absent if other is None else ("match" if other == record["label"] else "wrong-label")
+
+    return [status(r, gold_labels, "extra") for r in pred], [status(r, pred_labels, "missed") for r in gold]
+
+
+def offsets(text: str) -> List[int]:
+    return [int(x) for x in text.split()]
+
+
+def test_one_arc_per_predicted_and_gold_relation(page, predicted):
+    docs, gold = predicted
+    elements = Elements(page.read_text(encoding="utf8"))
+    assert len(elements.with_class("roc-doc")) == len(ROWS)
+    for i, (doc, doc_gold) in enumerate(zip(docs, gold)):
+        pred_arcs, gold_arcs = elements.with_class("roc-pred", i), elements.with_class("roc-gold", i)
+        got = sorted((offsets(a["data-head"]), offsets(a["data-tail"]), a["data-label"]) for a in pred_arcs)
+        assert got == sorted((r["head"], r["tail"], r["label"]) for r in doc._.relations)
+        got = sorted((offsets(a["data-head"]), offsets(a["data-tail"]), a["data-label"]) for a in gold_arcs)
+        assert got == sorted((r["head"], r["tail"], r["label"]) for r in doc_gold)
+    assert len(elements.with_class("roc-gold")) == sum(map(len, gold)) == len(CORPUS) + 2
+
+
+def test_arcs_show_label_score_and_mismatch_marks(page, predicted):
+    docs, gold = predicted
+    elements = Elements(page.read_text(encoding="utf8"))
+    for i, (doc, doc_gold) in enumerate(zip(docs, gold)):
+        pred_marks, gold_marks = expected_statuses(doc._.relations, doc_gold)
+        arcs = {(tuple(offsets(a["data-head"])), tuple(offsets(a["data-tail"]))): a for a in elements.with_class("roc-pred", i)}
+        for record, mark in zip(doc._.relations, pred_marks):
+            arc = arcs[record_key(record)]
+            assert arc["data-score"] == f"{record['score']:.4f}"
+            assert f"{record['label']} {record['score']:.2f}" in arc["text"]
+            assert arc["class"] == f"roc-arc roc-pred roc-{mark}" and arc["data-status"] == mark
+        assert [a["data-status"] for a in elements.with_class("roc-gold", i)] == gold_marks
+    # "likes" is unknown to the model: missed, or predicted with another label.
+    (likes,) = [a["data-status"] for a in elements.with_class("roc-gold") if a["data-label"] == "likes"]
+    assert likes in ("missed", "wrong-label")
+
+
+def test_render_marks_extra_wrong_label_and_missed():
+    doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE + [(3, 5, "SHAPE")], [])
+    doc._.relations = [make_record((0, 1), (2, 5), "drew", 0.9), make_record((0, 1), (3, 5), "owns", 0.6)]
+    gold = [make_record((0, 1), (3, 5), "drew"), make_record((2, 5), (0, 1), "above"), make_record((0, 1), (2, 5), "None")]
+    elements = Elements(spacy_roc.render(doc, gold, spans_key="entities", jupyter=False))
+    assert [a["data-status"] for a in elements.with_class("roc-pred")] == ["extra", "wrong-label"]
+    assert [a["data-status"] for a in elements.with_class("roc-gold")] == ["wrong-label", "missed"]
+    assert [a["data-label"] for a in elements.with_class("roc-gold")] == ["drew", "above"]  # no "None"
+    rows = [r["class"] for r in elements.with_class("roc-row")]
+    assert rows == ["roc-row roc-row-extra", "roc-row roc-row-wrong-label", "roc-row roc-row-missed"]
+    # Without gold: no marks, no gold arcs, no rows marked.
+    elements = Elements(spacy_roc.render(doc, spans_key="entities", jupyter=False))
+    assert [a["class"] for a in elements.with_class("roc-arc")] == ["roc-arc roc-pred"] * 2
+    assert not elements.with_class("roc-gold") and not elements.with_class("roc-key")
+
+
+def test_entities_are_highlighted_by_type(page):
+    elements = Elements(page.read_text(encoding="utf8"))
+    for i, (text, ents, _, _) in enumerate(ROWS):
+        got = Counter(e["data-label"] for e in elements.with_class("roc-ent", i))
+        assert got == Counter(label for _, _, label in ents)
+    # Each entity group holds its highlight: one colour per type, distinct types.
+    colors, label = {}, None
+    for _, attrs, _ in elements.elements:
+        label = attrs["data-label"] if attrs.get("class") == "roc-ent" else label
+        if attrs.get("class") == "roc-ent-highlight":
+            colors.setdefault(label, set()).add(attrs["fill"])
+    assert sorted(colors) == ["PERSON", "SHAPE"] and all(len(fills) == 1 for fills in colors.values())
+    assert colors["PERSON"] != colors["SHAPE"]
+    chips = [attrs["style"] for attrs in elements.with_class("roc-chip")]
+    assert chips == [f"background: {fill}" for label in ("PERSON", "SHAPE") for fill in colors[label]]
+
+
+def test_images_are_inline_data_uris(page):
+    elements = Elements(page.read_text(encoding="utf8"))
+    for i, (_, _, _, rgb) in enumerate(ROWS):
+        (image,) = [attrs for tag, attrs, doc in elements.elements if tag == "img" and doc == i]
+        prefix, _, data = image["src"].partition(",")
+        assert prefix == "data:image/png;base64"
+        pixels = numpy.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+        assert pixels.shape == (32, 32, 3) and (pixels == rgb).all()
+        assert image["width"] == image["height"] == "160"  # small images are shown larger
+
+
+def test_image_data_uri_downscales_photos():
+    noise = numpy.random.default_rng(0).integers(0, 256, (600, 1000, 3), dtype="uint8")
+    image = Image.fromarray(noise)
+    uri, size = image_data_uri(image)
+    assert uri.startswith("data:image/jpeg;base64,") and size == (320, 192)
+    assert Image.open(io.BytesIO(base64.b64decode(uri.partition(",")[2]))).size == (320, 192)
+    assert image.size == (1000, 600)  # not modified
+
+
+def test_page_loads_nothing_from_outside(page):
+    text = page.read_text(encoding="utf8")
+    assert "http://" not in text and "https://" not in text
+    for needle in ("<script", "<link", "@import", "url(", "xlink:href"):
+        assert needle not in text
+    sources = [attrs.get("src") or attrs.get("href") for _, attrs, _ in Elements(text).elements]
+    assert all(source.startswith("data:") for source in sources if source is not None)
+
+
+def test_text_and_labels_are_escaped():
+    doc = BLANK.make_doc('anna <b>drew</b> & "the" circle')
+    doc.ents = [Span(doc, 0, 1, label="<PER>"), Span(doc, 1, 6, label="SHAPE")]  # <b>drew</b>
+    doc._.relations = [make_record((0, 1), (1, 6), 'a<i>"b', 0.5)]
+    markup = spacy_roc.render(doc, jupyter=False, page=False)
+    assert "<b>" not in markup and "<i>" not in markup and "<PER>" not in markup and "</b" not in markup
+    assert "<td>&lt;b&gt;drew&lt;/b&gt;</td>" in markup and ">drew&lt;/b</text>" in markup
+    assert ">&amp;</text>" in markup and ">&quot;</text>" in markup and ">&lt;PER&gt;</text>" in markup
+    elements = Elements(markup)
+    assert [tag for tag, _, _ in elements.elements if tag in ("b", "i")] == []
+    assert elements.with_class("roc-arc")[0]["data-label"] == 'a<i>"b'
+    assert [e["data-label"] for e in elements.with_class("roc-ent")] == ["<PER>", "SHAPE"]
+
+
+def test_arcs_of_overlapping_pairs_are_stacked():
+    doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE + [(3, 5, "SHAPE")], [])
+    pairs = [((0, 1), (2, 5)), ((2, 5), (0, 1)), ((0, 1), (3, 5)), ((3, 5), (0, 1)), ((2, 5), (3, 5))]
+    doc._.relations = [make_record(h, t, "drew", 0.5) for h, t in pairs]
+    markup = spacy_roc.render(doc, doc._.relations, spans_key="entities", jupyter=False)
+    for kind in ("roc-pred", "roc-gold"):
+        boxes = re.findall(rf'<g class="roc-arc {kind}.*?<rect class="roc-arc-label-bg" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', markup, re.S)
+        assert len(boxes) == len(pairs)
+        boxes = [tuple(map(float, box)) for box in boxes]
+        for k, (x1, y1, w1) in enumerate(boxes):
+            for x2, y2, w2 in boxes[k + 1 :]:
+                assert not (x1 < x2 + w2 and x2 < x1 + w1 and abs(y1 - y2) < 14)  # labels never overlap
+        ends = re.findall(rf'<g class="roc-arc {kind}.*?d="M([\d.]+),[\d.]+ C[^"]* ([\d.]+),[\d.]+"', markup, re.S)
+        xs = [float(x) for end in ends for x in end]
+        assert len(xs) == 2 * len(pairs) == len(set(xs))  # no two arcs share an end point
+
+
+def test_render_is_the_cli_page(page, predicted):
+    docs, gold = predicted
+    text = page.read_text(encoding="utf8")
+    assert spacy_roc.render(docs, gold, spans_key="entities", jupyter=False) == text
+    body = text.split("<body>\n", 1)[1].rsplit("\n</body>", 1)[0]
+    assert spacy_roc.render(docs, gold, spans_key="entities", jupyter=False, page=False) == body
+    # Gold given as reference docs: the same page.
+    references = [make_doc(BLANK, t, e, r, all_pairs=True) for t, e, r, _ in ROWS]
+    assert spacy_roc.render(docs, references, spans_key="entities", jupyter=False) == text
+
+
+def test_render_in_jupyter_displays(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE, [(0, 1, "drew")])
+    assert spacy_roc.render(doc, jupyter=True, page=False) is None
+    assert len(shown) == 1 and 'class="roc-arc roc-pred"' in shown[0].data
+    assert shown[0].data.startswith('<span class="tex2jax_ignore"><div class="roc-viz">')
+    assert isinstance(spacy_roc.render(doc, jupyter=None), str)  # not in a notebook
+    assert shown[1:] == []
+
+
+def test_render_checks_gold_length():
+    doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE, [(0, 1, "drew")])
+    with pytest.raises(ValueError, match=r"\[ROC_E404\]"):
+        spacy_roc.render([doc, doc], [doc._.relations], jupyter=False)
+
+
+def test_jsonl_input(setup, trained, nlp):
+    out = setup / "out" / "jsonl.html"
+    with pytest.warns(UserWarning, match=r"\[ROC_W001\]"):  # the line without image
+        result = run_cli(trained[2], setup / "jsonl" / "data.jsonl", out, "--images-dir", setup / "images")
+    assert result.exit_code == 0, result.output
+    elements = Elements(out.read_text(encoding="utf8"))
+    lines = [json.loads(line) for line in (setup / "jsonl" / "data.jsonl").read_text().splitlines()]
+    docs = []
+    for line in lines:
+        doc = nlp.make_doc(line["text"])
+        doc.spans["entities"] = [doc.char_span(e["start"], e["end"], label=e["label"]) for e in line["entities"]]
+        doc._.image = str(setup / "images" / line["image"]) if line.get("image", "").endswith(".png") else None
+        doc._.image = base64.b64decode(line["image"]) if doc._.image is None and "image" in line else doc._.image
+        docs.append(doc)
+    with pytest.warns(UserWarning, match=r"\[ROC_W001\]"):
+        docs = list(nlp.pipe(docs, batch_size=32))
+    for i, (doc, line) in enumerate(zip(docs, lines)):
+        got = sorted((offsets(a["data-head"]), a["data-label"], a["data-score"]) for a in elements.with_class("roc-pred", i))
+        assert got == sorted((r["head"], r["label"], f"{r['score']:.4f}") for r in doc._.relations)
+        assert len(elements.with_class("roc-gold", i)) == len(line["relations"])
+        assert len(elements.with_class("roc-image", i)) == int("image" in line)
+    assert len(elements.with_class("roc-gold")) == len(CORPUS) + 2
+    (green,) = [attrs for tag, attrs, i in elements.elements if tag == "img" and i == 1]  # the base64 line
+    pixels = numpy.asarray(Image.open(io.BytesIO(base64.b64decode(green["src"].partition(",")[2]))))
+    assert (pixels == GREEN).all()
+
+
+def test_jsonl_docs_without_relations_have_no_gold(tmp_path):
+    path = tmp_path / "data.jsonl"
+    entities = [{"start": 0, "end": 4, "label": "PERSON"}, {"start": 10, "end": 24, "label": "SHAPE"}]
+    line = {"text": "anna drew the red circle", "entities": entities}
+    path.write_text(json.dumps(line) + "\n" + json.dumps({**line, "pairs": [[1, 0]]}) + "\n")
+    docs, gold = read_data(BLANK, path, "entities")
+    assert gold is None and [s.text for s in docs[0].spans["entities"]] == ["anna", "the red circle"]
+    # The pairs to score, as `annotate` lists them: every ordered pair, or "pairs".
+    assert docs[0]._.relation_pairs == [[[0, 1], [2, 5]], [[2, 5], [0, 1]]]
+    assert docs[1]._.relation_pairs == [[[2, 5], [0, 1]]]
+    docs, gold = read_data(BLANK, path, None)
+    assert [e.label_ for e in docs[0].ents] == ["PERSON", "SHAPE"] and not docs[0].spans
+
+
+def test_limit(setup, trained):
+    out = setup / "out" / "limit.html"
+    result = run_cli(trained[2], setup / "test.spacy", out, "--limit", 2)
+    assert result.exit_code == 0, result.output
+    elements = Elements(out.read_text(encoding="utf8"))
+    assert len(elements.with_class("roc-doc")) == 2
+    assert {i for _, _, i in elements.elements if i is not None} == {0, 1}
+    assert len(elements.with_class("roc-gold")) == 2  # one gold relation in each of the first two docs
+    docs, _ = read_data(BLANK, setup / "jsonl" / "data.jsonl", "entities", limit=3)
+    assert [doc.text for doc in docs] == [row[0] for row in ROWS[:3]]
+
+
+def test_data_errors(setup, trained, tmp_path):
+    bad = tmp_path / "data.txt"
+    bad.write_text("anna drew\n")
+    result = run_cli(trained[2], bad, tmp_path / "out.html")
+    assert result.exit_code == 1 and "[ROC_E400]" in result.output
+    assert not (tmp_path / "out.html").exists()
+    lines = {
+        "Expecting property name": "{not json",
+        "missing key 'text'": json.dumps({"entities": []}),
+        "not on token boundaries": json.dumps({"text": "anna drew", "entities": [{"start": 1, "end": 4, "label": "P"}]}),
+    }
+    for reason, line in lines.items():
+        path = tmp_path / "data.jsonl"
+        path.write_text(json.dumps({"text": "ok"}) + "\n\n" + line + "\n")
+        with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 3 ") as info:
+            read_data(BLANK, path, None)
+        assert reason in str(info.value)
+    path.write_text("\n")
+    with pytest.raises(ValueError, match=r"\[ROC_E403\]"):
+        read_data(BLANK, path, None)
+    with pytest.raises(ValueError, match=r"\[ROC_E401\]"):
+        read_data(BLANK, tmp_path / "absent.jsonl", None)
+
+
+def test_unreadable_image_warns_and_renders_without_it(tmp_path):
+    docs = [make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE, [(0, 1, "drew")]) for _ in range(3)]
+    docs[0]._.image = str(tmp_path / "missing.png")
+    docs[1]._.image = b"not an image"
+    docs[2]._.image = solid_image(RED)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        elements = Elements(spacy_roc.render(docs, jupyter=False))
+    (warning,) = [w for w in caught if "[ROC_W400]" in str(w.message)]
+    assert str(warning.message).startswith("[ROC_W400] 2 image(s)") and "missing.png" in str(warning.message)
+    assert warning.filename == __file__  # attributed to the caller's line
+    assert [len(elements.with_class("roc-no-image", i)) for i in range(3)] == [1, 1, 0]
+    assert [tag for tag, _, i in elements.elements if tag == "img"] == ["img"]
+
+
+def test_import_stays_light():
+    code = "import sys, spacy_roc; print(sorted(m for m in sys.modules if m.startswith('spacy_roc.visualize')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# -- in a real browser ----------------------------------------------------------------
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}", *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+@needs_chromium
+def test_browser_screenshot_is_not_blank(page, tmp_path):
+    shot = tmp_path / "page.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())
+    pixels = numpy.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (900, 1200)
+    n_colors = len(numpy.unique(pixels.reshape(-1, 3), axis=0))
+    not_white = (pixels < 240).any(axis=2).mean()
+    assert n_colors > 100 and not_white > 0.05
+    for rgb in (RED, BLUE):  # the images are drawn (upscaled to 160 px)
+        assert (pixels == rgb).all(axis=2).sum() > 100 * 100
+
+
+@needs_chromium
+def test_browser_dom_has_one_arc_per_relation(page, predicted, tmp_path):
+    docs, gold = predicted
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    elements = Elements(dom)
+    assert len(elements.with_class("roc-doc")) == len(ROWS)
+    assert len(elements.with_class("roc-pred")) == sum(len(doc._.relations) for doc in docs)
+    assert len(elements.with_class("roc-gold")) == sum(map(len, gold))
+    assert len(re.findall(r'<g class="roc-arc roc-pred', dom)) == len(elements.with_class("roc-pred"))
+    assert len(elements.with_class("roc-ent")) == sum(len(ents) for _, ents, _, _ in ROWS)
+
+
+def test_image_values_are_read_as_annotate_reads_them(tmp_path):
+    from spacy_roc.visualize import image_value
+
+    data = png_bytes(RED)
+    encoded = base64.b64encode(data).decode("ascii")
+    (tmp_path / "red.png").write_bytes(data)
+    assert image_value("red.png", tmp_path) == str(tmp_path / "red.png")
+    assert image_value(str(tmp_path / "red.png"), None) == str(tmp_path / "red.png")
+    assert image_value(encoded, tmp_path) == data
+    assert image_value("data:image/png;base64," + encoded, tmp_path) == data
+    assert image_value("missing.png", tmp_path) == str(tmp_path / "missing.png")
+    assert image_value("", tmp_path) is None and image_value(None, tmp_path) is None
+    # An existing file wins over base64 ("abcd" is valid base64).
+    (tmp_path / "abcd").write_bytes(data)
+    assert image_value("abcd", tmp_path) == str(tmp_path / "abcd")
+
+
+def test_jsonl_skips_lines_annotate_marked_bad(tmp_path):
+    path = tmp_path / "data.jsonl"
+    good = {"text": "anna drew", "entities": [], "relations": []}
+    bad = {"text": "anna drew", "entities": [{"start": 1, "end": 2, "label": "P"}], "error": {"code": "ROC_E503", "reason": "x"}}
+    path.write_text("\n".join(json.dumps(line) for line in (good, bad, bad, good)) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        docs, gold = read_data(BLANK, path, None)
+    assert len(docs) == 2 and gold == [[], []]
+    (warning,) = [w for w in caught if "[ROC_W401]" in str(w.message)]
+    assert "Skipped 2 line(s)" in str(warning.message) and "[2, 3]" in str(warning.message)
+    path.write_text(json.dumps({"text": "anna", "image": 3}) + "\n")
+    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*image is a int"):
+        read_data(BLANK, path, None)
+    path.write_text(json.dumps({"text": "anna", "entities": [{"start": 0, "end": 4}], "pairs": [[0, 1]]}) + "\n")
+    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*index out of range"):
+        read_data(BLANK, path, None)
