@@ -13,7 +13,8 @@ Presets: `tiny` (a 2-layer 64-wide BERT and timm's test_vit, random), `minilm`
 random) and `base` (a bert-base-sized BERT + vit_base_patch16_224, both random).
 Prints a table (pairs/s, docs/s, ms per doc), writes a PNG plot of ms per doc
 against pairs per doc, and with --json prints one JSON object per line. Runs on CPU,
-and on GPU with --gpu-id.
+and on GPU with --gpu-id. With --train-steps N, each encoder also trains N steps on
+docs with 8 entities (rows of mode "train": ms per step, pairs/s).
 """
 import json
 import tempfile
@@ -141,11 +142,45 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def run(preset: str, encoders: List[str], entities: List[int], docs_per_setting: Optional[int], batch_size: int, device: str, bf16: bool, root: Path) -> List[Dict[str, Any]]:
+def train_steps(nlp: spacy.Language, preset: str, n_steps: int, batch_size: int) -> float:
+    """Seconds per training step (after one untimed step) on docs with 8 entities
+    whose every ordered pair has a gold label."""
+    docs = make_docs(nlp, batch_size, 8, PRESETS[preset]["image_size"], seed=99)
+    labels = list(LABELS)
+    for doc in docs:
+        ents = list(doc.ents)
+        doc._.relations = [
+            {"head": [h.start, h.end], "tail": [t.start, t.end], "label": labels[(i + j) % len(labels)]}
+            for i, h in enumerate(ents) for j, t in enumerate(ents) if i != j
+        ]
+    examples = [Example(d.copy(), d) for d in docs]
+    for eg in examples:
+        eg.predicted._.relations = []
+    optimizer = nlp.create_optimizer()
+    nlp.update(examples, sgd=optimizer)
+    _sync()
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        nlp.update(examples, sgd=optimizer)
+    _sync()
+    return (time.perf_counter() - start) / n_steps
+
+
+def run(preset: str, encoders: List[str], entities: List[int], docs_per_setting: Optional[int], batch_size: int, device: str, bf16: bool, root: Path, n_train: int = 0) -> List[Dict[str, Any]]:
     text_dir = text_model_dir(preset, root)
     rows = []
     for encoder in encoders:
         nlp = build_nlp(encoder, preset, text_dir, bf16)
+        if n_train:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                seconds = train_steps(nlp, preset, n_train, batch_size)
+            pairs = batch_size * 56
+            rows.append({
+                "preset": preset, "device": device, "mode": "train", "encoder": encoder, "entities": 8,
+                "pairs_per_doc": 56, "docs": batch_size * n_train, "pairs_per_s": pairs / seconds,
+                "docs_per_s": batch_size / seconds, "ms_per_doc": 1000 * seconds / batch_size,
+            })
         for n_entities in entities:
             n_docs = docs_per_setting or max(2, 32 // n_entities)
             docs = make_docs(nlp, n_docs, n_entities, PRESETS[preset]["image_size"], seed=n_entities)
@@ -155,7 +190,7 @@ def run(preset: str, encoders: List[str], entities: List[int], docs_per_setting:
                 seconds = measure(nlp, docs, batch_size)
             n_pairs = n_docs * n_entities * (n_entities - 1)
             rows.append({
-                "preset": preset, "device": device, "encoder": encoder, "entities": n_entities,
+                "preset": preset, "device": device, "mode": "infer", "encoder": encoder, "entities": n_entities,
                 "pairs_per_doc": n_entities * (n_entities - 1), "docs": n_docs,
                 "pairs_per_s": n_pairs / seconds, "docs_per_s": n_docs / seconds, "ms_per_doc": 1000 * seconds / n_docs,
             })
@@ -163,12 +198,12 @@ def run(preset: str, encoders: List[str], entities: List[int], docs_per_setting:
 
 
 def print_table(rows: List[Dict[str, Any]]) -> None:
-    header = f"{'preset':<8}{'device':<8}{'encoder':<11}{'entities':>9}{'pairs/doc':>10}{'docs':>6}{'pairs/s':>10}{'docs/s':>9}{'ms/doc':>10}"
+    header = f"{'preset':<8}{'device':<8}{'mode':<7}{'encoder':<11}{'entities':>9}{'pairs/doc':>10}{'docs':>6}{'pairs/s':>10}{'docs/s':>9}{'ms/doc':>10}"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['preset']:<8}{r['device']:<8}{r['encoder']:<11}{r['entities']:>9}{r['pairs_per_doc']:>10}{r['docs']:>6}"
+            f"{r['preset']:<8}{r['device']:<8}{r['mode']:<7}{r['encoder']:<11}{r['entities']:>9}{r['pairs_per_doc']:>10}{r['docs']:>6}"
             f"{r['pairs_per_s']:>10.1f}{r['docs_per_s']:>9.2f}{r['ms_per_doc']:>10.1f}"
         )
 
@@ -180,8 +215,9 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key in sorted({(r["preset"], r["device"], r["encoder"]) for r in rows}):
-        points = [r for r in rows if (r["preset"], r["device"], r["encoder"]) == key]
+    inference = [r for r in rows if r["mode"] == "infer"]
+    for key in sorted({(r["preset"], r["device"], r["encoder"]) for r in inference}):
+        points = [r for r in inference if (r["preset"], r["device"], r["encoder"]) == key]
         ax.plot([r["pairs_per_doc"] for r in points], [r["ms_per_doc"] for r in points], marker="o", label=" ".join(key))
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -202,6 +238,7 @@ def main(
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for CPU"),
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (GPU)"),
     plot_path: Path = typer.Option(Path("pair_scaling.png"), "--plot", help="PNG of ms per doc against pairs per doc"),
+    n_train: int = typer.Option(0, "--train-steps", help="Also time this many training steps per encoder"),
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object per line"),
 ) -> None:
     if preset not in PRESETS:
@@ -211,7 +248,7 @@ def main(
         spacy.require_gpu(gpu_id)
         device = f"gpu:{gpu_id}"
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(preset, list(encoder), list(entities), docs, batch_size, device, bf16, Path(tmp))
+        rows = run(preset, list(encoder), list(entities), docs, batch_size, device, bf16, Path(tmp), n_train)
     print_table(rows)
     plot(rows, plot_path)
     print(f"plot: {plot_path}")

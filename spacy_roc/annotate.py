@@ -43,14 +43,13 @@ into a line. The local backend streams a file through them; the Ray backend runs
 in a Ray Data actor pool (``map_batches``) and writes the lines in input order.
 """
 import base64
-import binascii
-import io
 import json
 import re
 from collections import Counter, deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -59,18 +58,17 @@ from spacy.tokens import Doc, DocBin, Span
 
 from .errors import Errors, Warnings, warn
 from .extensions import validate_record
-from .images import ImageError, load_image
+from .images import ImageError, encode_png, load_image, resolve_image_string
+from .inputs import entity_spans
+from .jsonl import is_int, read_file_lines, read_lines
 
 BACKENDS = ("local", "ray")
 ERROR_KEY = "spacy_roc.annotate.error"
 RESERVED_FIELDS = ("relations", "error")
-CHUNK_SIZE = 1 << 20
 # Lines per block of the Ray dataset read from a file.
 BLOCK_LINES = 1024
 MAX_FIRST_ERRORS = 20
 URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-DATA_URI = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)
-BOM = b"\xef\xbb\xbf"
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
 
 ImageValue = Union[None, str, bytes]
@@ -147,38 +145,6 @@ class Item:
 # -- reading lines --------------------------------------------------------------------
 
 
-def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines at b"\\n" only (not at the other line breaks of
-    str.splitlines, which JSON strings may hold raw), without the line end ("\\n" or
-    "\\r\\n") and without a UTF-8 byte-order mark at the start. A final empty line
-    (the file ends with "\\n") is not a line. Both backends read files through it.
-
-    chunks (Iterable[bytes]): The bytes, in pieces of any size.
-    YIELDS (bytes): The lines.
-    """
-    rest, start = b"", True
-    for chunk in chunks:
-        parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
-        for part in parts:
-            yield _strip_line(part, start)
-            start = False
-    if rest:
-        yield _strip_line(rest, start)
-
-
-def _strip_line(line: bytes, first: bool) -> bytes:
-    if first and line.startswith(BOM):
-        line = line[len(BOM) :]
-    return line[:-1] if line.endswith(b"\r") else line
-
-
-def read_file_lines(path: Union[str, Path]) -> Iterator[bytes]:
-    """The lines of a local file, read lazily (see iter_lines)."""
-    with open(path, "rb") as file:
-        yield from iter_lines(iter(partial(file.read, CHUNK_SIZE), b""))
-
-
 def parse_line(data: bytes, nlp: Language, settings: Settings) -> Item:
     """Turn one input line into an Item: its doc, or its error.
 
@@ -224,7 +190,7 @@ def make_doc(nlp: Language, fields: Dict[str, Any], settings: Settings) -> Doc:
         reason = "missing" if text is None else f"a {type(text).__name__}"
         raise LineError("ROC_E501", reason=reason)
     doc = nlp.make_doc(text)
-    spans = entity_spans(doc, fields.get("entities"))
+    spans = char_spans(doc, fields.get("entities"))
     set_entities(doc, spans, settings.spans_key)
     doc._.relation_pairs = listed_pairs(spans, fields.get("pairs"))
     doc._.image = image_value(fields.get("image"), settings.base_dir)
@@ -239,7 +205,7 @@ def _warn_fields(fields: Dict[str, Any], settings: Settings) -> None:
         warn(Warnings.ROC_W501.format(candidates=settings.candidates))
 
 
-def entity_spans(doc: Doc, entities: Any) -> List[Span]:
+def char_spans(doc: Doc, entities: Any) -> List[Span]:
     """The entity spans of a line's "entities" (character offsets).
 
     doc (Doc): The line's doc.
@@ -268,7 +234,7 @@ def _entity_offsets(index: int, entity: Any, n_chars: int) -> Tuple[int, int, st
     if not isinstance(entity, dict):
         raise LineError("ROC_E502", index=index, reason=f"a {type(entity).__name__}, not an object")
     start, end, label = entity.get("start"), entity.get("end"), entity.get("label", "")
-    if not (_is_int(start) and _is_int(end)):
+    if not (is_int(start) and is_int(end)):
         raise LineError("ROC_E502", index=index, reason=f"start {start!r} and end {end!r} must be integers")
     if not 0 <= start < end <= n_chars:
         reason = f"[{start}, {end}) is not a non-empty range inside the text of {n_chars} characters"
@@ -276,10 +242,6 @@ def _entity_offsets(index: int, entity: Any, n_chars: int) -> Tuple[int, int, st
     if not isinstance(label, str):
         raise LineError("ROC_E502", index=index, reason=f"label {label!r} is not a string")
     return start, end, label
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def set_entities(doc: Doc, spans: List[Span], spans_key: Optional[str]) -> None:
@@ -312,7 +274,7 @@ def listed_pairs(spans: List[Span], pairs: Any) -> List[Pair]:
         raise LineError("ROC_E505", reason=f"a {type(pairs).__name__}, not a list")
     listed = []
     for pair in pairs:
-        ok = isinstance(pair, list) and len(pair) == 2 and all(_is_int(i) and 0 <= i < len(spans) for i in pair)
+        ok = isinstance(pair, list) and len(pair) == 2 and all(is_int(i) and 0 <= i < len(spans) for i in pair)
         if not ok or offsets[pair[0]] == offsets[pair[1]]:
             reason = f"{pair!r} is not [head, tail] of two entities with different offsets, of {len(spans)}"
             raise LineError("ROC_E505", reason=reason)
@@ -325,7 +287,7 @@ def listed_pairs(spans: List[Span], pairs: Any) -> List[Pair]:
 
 def image_value(value: Any, base_dir: Optional[str]) -> ImageValue:
     """The doc._.image of a line's "image" (see the module docstring for how a
-    string is read), checked with load_image.
+    string is read, with images.resolve_image_string), checked with load_image.
 
     value (Any): The "image" value: None or a string.
     base_dir (Optional[str]): Folder for relative paths.
@@ -336,56 +298,23 @@ def image_value(value: Any, base_dir: Optional[str]) -> ImageValue:
         return None
     if not isinstance(value, str):
         raise LineError("ROC_E506", reason=f"a {type(value).__name__}, not a path or base64 string")
-    image, how = resolve_image_string(value, base_dir)
     try:
-        load_image(image)
-    except ImageError as err:
-        raise LineError("ROC_E506", reason=f"{how}: {_stable(err.reason)}") from None
+        image, how = resolve_image_string(value, base_dir)
+    except ImageError as err:  # a data URI that is not base64
+        raise LineError("ROC_E506", reason=err.reason) from None
+    _check_image(image, how)
     return image
 
 
-def _stable(reason: str) -> str:
-    """The reason without the addresses of object reprs (Pillow names its
+def _check_image(value: Any, how: str = "") -> None:
+    """ROC_E506 if load_image cannot read the value. The reason starts with `how` the
+    value was read, and leaves out the addresses of object reprs (Pillow names its
     `<_io.BytesIO object at 0x7f...>`), so that the output does not vary by run."""
-    return ADDRESS.sub(">", reason)
-
-
-def resolve_image_string(value: str, base_dir: Optional[str]) -> Tuple[Union[str, bytes], str]:
-    """Tell a path from base64: a data URI is base64, an existing file is a path,
-    another string that decodes as base64 is base64, anything else is a path.
-
-    value (str): The "image" string.
-    base_dir (Optional[str]): Folder for relative paths.
-    RETURNS (Tuple[Union[str, bytes], str]): The path or bytes, and how it was read.
-    """
-    match = DATA_URI.match(value)
-    if match:
-        data = _b64decode(value[match.end() :])
-        if data is None:
-            raise LineError("ROC_E506", reason="data URI with invalid base64")
-        return data, "data URI"
-    path = value if base_dir is None or Path(value).is_absolute() else str(Path(base_dir) / value)
-    if _is_file(path):
-        return path, f"file {path}"
-    data = _b64decode(value)
-    if data is not None:
-        return data, f"not a file ({path[:200]}), read as base64"
-    return path, "path"
-
-
-def _is_file(path: str) -> bool:
     try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # name too long, NUL byte
-        return False
-
-
-def _b64decode(text: str) -> Optional[bytes]:
-    try:
-        data = base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data or None
+        load_image(value)
+    except (ImageError, TypeError) as err:
+        reason = ADDRESS.sub(">", getattr(err, "reason", str(err)))
+        raise LineError("ROC_E506", reason=f"{how}: {reason}" if how else reason) from None
 
 
 # -- reading .spacy -------------------------------------------------------------------
@@ -432,13 +361,6 @@ def prepare_doc(doc: Doc, settings: Settings) -> None:
         doc._.image = image_value(doc._.image, settings.base_dir)
     elif doc._.image is not None:
         _check_image(doc._.image)
-
-
-def _check_image(value: Any) -> None:
-    try:
-        load_image(value)
-    except (ImageError, TypeError) as err:
-        raise LineError("ROC_E506", reason=_stable(getattr(err, "reason", str(err)))) from None
 
 
 # -- annotating -----------------------------------------------------------------------
@@ -515,7 +437,7 @@ def relation_records(doc: Doc, spans_key: Optional[str]) -> List[Dict[str, Any]]
         per relation; head and tail are {"start", "end", "text", "label"}.
     """
     labels = {}
-    for span in _entities(doc, spans_key):
+    for span in entity_spans(doc, spans_key):
         labels.setdefault((span.start, span.end), span.label_)
     records = []
     for record in doc._.relations:
@@ -533,31 +455,18 @@ def _span_record(doc: Doc, offsets: List[int], labels: Dict[Tuple[int, int], str
     return {"start": span.start_char, "end": span.end_char, "text": span.text, "label": label}
 
 
-def _entities(doc: Doc, spans_key: Optional[str]) -> List[Span]:
-    if spans_key is None:
-        return list(doc.ents)
-    return list(doc.spans[spans_key]) if spans_key in doc.spans else []
-
-
 def doc_fields(doc: Doc, spans_key: Optional[str]) -> Dict[str, Any]:
     """The input fields of a doc read from .spacy: text, entities (character offsets)
     and image (the path as read, or base64 of the image bytes; PNG for arrays)."""
-    entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in _entities(doc, spans_key)]
+    entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in entity_spans(doc, spans_key)]
     fields: Dict[str, Any] = {"text": doc.text, "entities": entities}
     image = doc._.image
     if isinstance(image, str):
         fields["image"] = image
     elif image is not None:
-        fields["image"] = base64.b64encode(_image_bytes(image)).decode("ascii")
+        data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else encode_png(image)
+        fields["image"] = base64.b64encode(data).decode("ascii")
     return fields
-
-
-def _image_bytes(image: Any) -> bytes:
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return bytes(image)
-    buffer = io.BytesIO()
-    load_image(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 # -- the run: summary, writers, backends ----------------------------------------------
@@ -777,7 +686,7 @@ class AnnotateBatch:
 
 @lru_cache(maxsize=1)
 def lines_datasource_class() -> type:
-    """A Ray Data file datasource of the lines of JSONL files (see iter_lines), as
+    """A Ray Data file datasource of the lines of JSONL files (see jsonl.iter_lines), as
     rows {"line_no", "raw"}: read in chunks, split at b"\\n" only, in blocks of
     BLOCK_LINES lines. (ray.data.read_json drops bad lines' text and cannot read them
     at all; read_text splits at every str.splitlines break and reads whole files.)"""
@@ -787,15 +696,10 @@ def lines_datasource_class() -> type:
         def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
             import pyarrow
 
-            numbers, lines = [], []
-            for line_no, line in enumerate(iter_lines(iter(partial(f.read, CHUNK_SIZE), b"")), 1):
-                numbers.append(line_no)
-                lines.append(line)
-                if len(lines) >= BLOCK_LINES:
-                    yield pyarrow.table({"line_no": numbers, "raw": pyarrow.array(lines, pyarrow.binary())})
-                    numbers, lines = [], []
-            if lines:
-                yield pyarrow.table({"line_no": numbers, "raw": pyarrow.array(lines, pyarrow.binary())})
+            rows = enumerate(read_lines(f), 1)
+            while block := list(islice(rows, BLOCK_LINES)):
+                numbers, lines = zip(*block)
+                yield pyarrow.table({"line_no": list(numbers), "raw": pyarrow.array(lines, pyarrow.binary())})
 
     return JsonLinesDatasource
 

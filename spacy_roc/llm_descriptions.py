@@ -94,12 +94,17 @@ class ResponseCache:
         """The cache key of a prompt for this model config."""
         return hashlib.sha256(f"{self.model_key}\n{prompt}".encode("utf8")).hexdigest()
 
+    def file(self, prompt: str) -> Path:
+        """The cache file of a prompt (self.path must be set)."""
+        return self.path / f"{self.key(prompt)}.json"
+
     def get(self, prompt: str) -> Optional[str]:
         """The cached response to a prompt, or None."""
-        if self.path is None or not (self.path / f"{self.key(prompt)}.json").is_file():
+        if self.path is None:
             return None
+        file = self.file(prompt)
         try:
-            entry = srsly.read_json(self.path / f"{self.key(prompt)}.json")
+            entry = srsly.read_json(file) if file.is_file() else None
         except ValueError:
             return None
         response = entry.get("response") if isinstance(entry, dict) else None
@@ -110,7 +115,7 @@ class ResponseCache:
         if self.path is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / f"{self.key(prompt)}.json"
+        target = self.file(prompt)
         entry = {"model": self.model_block, "prompt": prompt, "response": response}
         srsly.write_json(target.with_suffix(".tmp"), entry)
         os.replace(target.with_suffix(".tmp"), target)

@@ -16,11 +16,8 @@ there are no scripts or fonts. `render` builds it from annotated docs (following
 displaCy's ``jupyter`` convention); `visualize` runs a pipeline over a ``.spacy`` or
 JSONL file and writes it.
 """
-import base64
-import binascii
 import html
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +26,11 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from .annotate import Pair, listed_pairs, set_entities
 from .errors import Errors, Warnings, warn
-from .extensions import Offsets, make_record, record_key
-from .images import ImageError, load_image
+from .extensions import make_record, record_key
+from .images import ImageError, data_uri, load_image, resolve_image_string
+from .jsonl import json_lines
 
 PRED, GOLD = "pred", "gold"
 # Mark of an arc against the gold relations: (symbol on the arc, legend text).
@@ -194,19 +193,12 @@ def _read_jsonl(
 
 
 def _json_lines(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
-    """The line number and object of each non-empty line of a JSONL file."""
-    with path.open(encoding="utf8") as file:
-        for line_no, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                fields = json.loads(line)
-            except ValueError as err:
-                raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=err)) from err
-            if not isinstance(fields, dict):
-                reason = f"a JSON {type(fields).__name__}, not an object"
-                raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=reason))
-            yield line_no, fields
+    """The line number and object of each non-blank line of a JSONL file (ROC_E402
+    at the first line that is not a JSON object)."""
+    for line_no, fields in json_lines(path):
+        if isinstance(fields, ValueError):
+            raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=fields)) from fields
+        yield line_no, fields
 
 
 def _reason(err: Exception) -> str:
@@ -218,9 +210,10 @@ def jsonl_doc(
 ) -> Tuple[Doc, Optional[Records]]:
     """Build a doc from one line of `python -m spacy_roc annotate` output (or input).
 
-    As `annotate` does, the pairs to score (doc._.relation_pairs, read by pipelines
-    with spacy_roc.annotated_pairs.v1 as candidates) are the line's "pairs" (indices
-    into "entities"), else every ordered pair of entities.
+    As `annotate` does, the entities go where the component reads them
+    (annotate.set_entities), and the pairs to score (doc._.relation_pairs, read by
+    pipelines with spacy_roc.annotated_pairs.v1 as candidates) are the line's "pairs"
+    (indices into "entities"), else every ordered pair of entities.
 
     nlp (Language): The pipeline; nlp.make_doc tokenizes the text.
     line (Dict[str, Any]): {"text", "entities": [{"start", "end", "label"}], "image",
@@ -229,14 +222,12 @@ def jsonl_doc(
     base_dir (Optional[Path]): Folder for a relative image path.
     RETURNS (Tuple[Doc, Optional[Records]]): The doc (entities, image and pairs, no
         relations) and the line's relations as records, or None if it has none.
-    RAISES (ValueError): If an offset is not on token boundaries.
+    RAISES (ValueError): If an offset is not on token boundaries, or entities in
+        doc.ents overlap.
     """
     doc = nlp.make_doc(line["text"])
     spans = [_char_span(doc, entity) for entity in line.get("entities", [])]
-    if spans_key is None:
-        doc.ents = spans
-    else:
-        doc.spans[spans_key] = spans
+    set_entities(doc, spans, spans_key)
     doc._.image = image_value(line.get("image"), base_dir)
     doc._.relation_pairs = _entity_pairs(spans, line.get("pairs"))
     if line.get("relations") is None:
@@ -244,12 +235,13 @@ def jsonl_doc(
     return doc, [_jsonl_record(doc, relation) for relation in line["relations"]]
 
 
-def _entity_pairs(spans: Sequence[Span], pairs: Optional[Sequence[Sequence[int]]]) -> List[Tuple[Offsets, Offsets]]:
+def _entity_pairs(spans: List[Span], pairs: Optional[Sequence[Sequence[int]]]) -> List[Pair]:
     """The token offsets of the (head, tail) entity pairs given as indices into the
-    entities; every ordered pair if pairs is None."""
+    entities; if pairs is None, every ordered pair of entities with different offsets
+    (annotate.listed_pairs)."""
     if pairs is None:
-        pairs = [(h, t) for h in range(len(spans)) for t in range(len(spans)) if h != t]
-    return [((spans[h].start, spans[h].end), (spans[t].start, spans[t].end)) for h, t in pairs]
+        return listed_pairs(spans, None)
+    return [[[spans[h].start, spans[h].end], [spans[t].start, spans[t].end]] for h, t in pairs]
 
 
 def _char_span(doc: Doc, item: Dict[str, Any]) -> Span:
@@ -269,9 +261,9 @@ def _jsonl_record(doc: Doc, relation: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def image_value(value: Any, base_dir: Optional[Path] = None) -> Any:
-    """The doc._.image of a JSON "image" string, read as `annotate` reads it: a data
-    URI is its base64 payload, else an existing file is a path, else a string that
-    decodes as base64 is bytes, else it is a (missing) path.
+    """The doc._.image of a JSON "image" string, read as `annotate` reads it (see
+    images.resolve_image_string), but not checked: an unreadable image is shown
+    without it (ROC_W400), and so is a data URI that is not base64 (b"").
 
     value (Any): The field: a string or None.
     base_dir (Optional[Path]): Folder for relative paths.
@@ -282,27 +274,10 @@ def image_value(value: Any, base_dir: Optional[Path] = None) -> Any:
         return None
     if not isinstance(value, str):
         raise ValueError(f"image is a {type(value).__name__}, not a path or base64 string")
-    if value.startswith("data:"):
-        return _b64decode(value.partition(",")[2]) or b""  # b"": unreadable, ROC_W400
-    path = value if base_dir is None or Path(value).is_absolute() else str(Path(base_dir) / value)
-    if _is_file(path):
-        return path
-    data = _b64decode(value)
-    return path if data is None else data
-
-
-def _is_file(path: str) -> bool:
     try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # name too long, NUL byte
-        return False
-
-
-def _b64decode(text: str) -> Optional[bytes]:
-    try:
-        return base64.b64decode("".join(text.split()), validate=True) or None
-    except (binascii.Error, ValueError):
-        return None
+        return resolve_image_string(value, base_dir)[0]
+    except ImageError:
+        return b""
 
 
 # -- the page -------------------------------------------------------------------------
@@ -537,8 +512,7 @@ def image_data_uri(image: Any, max_size: int = THUMBNAIL_SIZE) -> Tuple[str, Tup
     few_colors = thumb.getcolors(256) is not None
     buffer = io.BytesIO()
     thumb.save(buffer, format="PNG" if few_colors else "JPEG", **({} if few_colors else {"quality": 85}))
-    mime = "image/png" if few_colors else "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}", size
+    return data_uri(buffer.getvalue(), "image/png" if few_colors else "image/jpeg"), size
 
 
 # -- the SVG of a doc -----------------------------------------------------------------

@@ -1,7 +1,6 @@
 """`python -m spacy_roc annotate`: JSONL and .spacy in and out, images, bad lines,
 the summary, the CLI, and the Ray backend against the local one."""
 import base64
-import io
 import json
 import sys
 from pathlib import Path
@@ -9,7 +8,6 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import pytest
 import spacy
-from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import BLANK, BLUE, CORPUS, RED, make_doc, solid_image
@@ -18,21 +16,19 @@ from spacy_roc.annotate import (
     Settings,
     annotate,
     annotate_local,
-    iter_lines,
     parse_line,
-    resolve_image_string,
 )
 from spacy_roc.candidates import annotated_pairs
 from spacy_roc.cli import app
 from spacy_roc.docbin import read_docbin, write_docbin
+from spacy_roc.images import encode_png, resolve_image_string
+from spacy_roc.jsonl import iter_lines
 
 Line = Union[Dict[str, Any], str, bytes]
 
 
-def png_bytes(rgb, size: int = 32) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(solid_image(rgb, size)).save(buffer, format="PNG")
-    return buffer.getvalue()
+def png_bytes(rgb) -> bytes:
+    return encode_png(solid_image(rgb))
 
 
 def char_entities(text: str, ents: Sequence[tuple]) -> List[Dict[str, Any]]:

@@ -20,8 +20,9 @@ from spacy_roc.cli import app
 from spacy_roc.convert import convert_prodigy, export_prodigy, prodigy_to_docs, read_docbin, write_docbin
 from spacy_roc.convert.prodigy import decode_data_uri, doc_to_task, encode_image, task_image
 from spacy_roc.extensions import make_record, record_key
+from spacy_roc.images import encode_png
 
-from conftest import fresh_docs, make_doc
+from conftest import fresh_docs, make_doc, solid_image
 
 BLANK = spacy.blank("en")
 
@@ -70,12 +71,6 @@ def task_of(words, spans, relations, answer: Optional[str] = "accept", **extra) 
     return copy.deepcopy(task)  # tests mutate tasks; the module's spans stay as they are
 
 
-def png_bytes(rgb: Tuple[int, int, int], size: int = 8) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 # "Anna Smith visited New York City ." with the overlapping spans "New York City" (GPE)
 # and "York City" (LOC), which end on the same token: the relations name them by
 # head_span / child_span.
@@ -89,8 +84,8 @@ WORDS_B = ["the", "red", "circle", "is", "above", "the", "blue", "square"]
 TOKENS_B = tokens_of(WORDS_B)
 RED_CIRCLE = span_of(TOKENS_B, 1, 2, "SHAPE")
 BLUE_SQUARE = span_of(TOKENS_B, 6, 7, "SHAPE")
-PNG_RED = png_bytes((255, 0, 0))
-PNG_BLUE = png_bytes((0, 0, 255))
+PNG_RED = encode_png(solid_image((255, 0, 0), 8))
+PNG_BLUE = encode_png(solid_image((0, 0, 255), 8))
 
 
 def task_a(**extra) -> Dict[str, Any]:

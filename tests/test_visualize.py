@@ -26,6 +26,7 @@ from spacy_roc.cli import app
 from spacy_roc.corpus import RelationCorpus
 from spacy_roc.docbin import write_docbin
 from spacy_roc.extensions import make_record, record_key
+from spacy_roc.images import encode_png
 from spacy_roc.visualize import image_data_uri, read_data
 
 # "likes" is unknown to the model: its gold relation is always missed.
@@ -61,16 +62,10 @@ def setup(trained, tmp_path_factory) -> Path:
     write_docbin(docs, root / "test.spacy")
     (root / "jsonl").mkdir()
     lines = [jsonl_line(doc, IMAGE_FILES[rgb]) for doc, (_, _, _, rgb) in zip(docs, ROWS)]
-    lines[1]["image"] = base64.b64encode(png_bytes(GREEN)).decode("ascii")  # bytes, not a path
+    lines[1]["image"] = base64.b64encode(encode_png(solid_image(GREEN))).decode("ascii")  # bytes, not a path
     del lines[2]["image"]
     (root / "jsonl" / "data.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf8")
     return root
-
-
-def png_bytes(rgb) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(solid_image(rgb)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def jsonl_line(doc, image: str) -> Dict[str, Any]:
@@ -463,7 +458,7 @@ def test_browser_dom_has_one_arc_per_relation(page, predicted, tmp_path):
 def test_image_values_are_read_as_annotate_reads_them(tmp_path):
     from spacy_roc.visualize import image_value
 
-    data = png_bytes(RED)
+    data = encode_png(solid_image(RED))
     encoded = base64.b64encode(data).decode("ascii")
     (tmp_path / "red.png").write_bytes(data)
     assert image_value("red.png", tmp_path) == str(tmp_path / "red.png")

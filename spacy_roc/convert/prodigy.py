@@ -38,8 +38,6 @@ Prodigy sets it when the annotator accepts.
 """
 import base64
 import binascii
-import io
-import json
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -50,7 +48,10 @@ from spacy.vocab import Vocab
 
 from ..docbin import write_docbin
 from ..errors import Errors, Warnings
-from ..extensions import install_extensions, make_record
+from ..extensions import install_extensions, make_record, record_key
+from ..images import ImageError, data_uri, encode_png
+from ..inputs import entity_spans
+from ..jsonl import is_int, json_lines
 from .mnre import ENTITY_LABEL, SPANS_KEY, has_overlapping_mentions
 
 ON_ERROR = ("raise", "skip")
@@ -157,28 +158,13 @@ def _check_inputs(
     return input_path, images_dir.absolute()
 
 
-def _read_lines(path: Path, progress: bool) -> List[Tuple[int, Any]]:
-    """The (line number, parsed JSON or ProdigyTaskError) of each non-blank line."""
+def _read_lines(path: Path, progress: bool) -> List[Tuple[int, Union[Task, ProdigyTaskError]]]:
+    """The (line number, task or the ProdigyTaskError that says why the line is not
+    a JSON object) of each non-blank line (see jsonl.json_lines)."""
     from tqdm import tqdm
 
-    with path.open(encoding="utf8") as file_:
-        lines = file_.read().splitlines()
-    parsed = []
-    for line_no, line in enumerate(tqdm(lines, desc=path.name, disable=not progress), 1):
-        if line.strip():
-            parsed.append((line_no, _parse_json(line)))
-    return parsed
-
-
-def _parse_json(line: str) -> Union[Task, ProdigyTaskError]:
-    """A line's JSON object, or the ProdigyTaskError that says why it is not one."""
-    try:
-        value = json.loads(line)
-    except ValueError as err:
-        return ProdigyTaskError(f"not JSON ({err})")
-    if not isinstance(value, dict):
-        return ProdigyTaskError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+    lines = tqdm(json_lines(path), desc=path.name, disable=not progress)
+    return [(no, ProdigyTaskError(str(task)) if isinstance(task, ValueError) else task) for no, task in lines]
 
 
 def _convert_lines(
@@ -193,8 +179,9 @@ def _convert_lines(
         try:
             if isinstance(task, ProdigyTaskError):
                 raise task
-            answers[_answer(task)] += 1
-            if _answer(task) == "accept":
+            answer = _answer(task)
+            answers[answer] += 1
+            if answer == "accept":
                 parsed.append(parse_task(task, images_dir))
         except ProdigyTaskError as err:
             if on_error == "raise":
@@ -219,19 +206,6 @@ class ParsedTask(NamedTuple):
     relations: Dict[Tuple[Offsets, Offsets], str]
     n_added_spans: int
     image: Union[None, str, bytes]
-
-
-def task_to_doc(vocab: Vocab, task: Task, images_dir: Path, none_label: str = "None") -> Doc:
-    """Build the doc of one accepted rel.manual task (see the module docstring).
-
-    vocab (Vocab): The vocab.
-    task (Dict[str, Any]): The task.
-    images_dir (Path): Folder for relative image paths.
-    none_label (str): The label of the span pairs no relation joins.
-    RETURNS (Doc): The doc, with spans, ents (if none overlap), relations and image.
-    RAISES (ProdigyTaskError): If the task is malformed.
-    """
-    return build_doc(vocab, parse_task(task, images_dir), none_label)
 
 
 def parse_task(task: Task, images_dir: Path) -> ParsedTask:
@@ -324,17 +298,13 @@ def span_offsets(span: Any, n_tokens: int, name: str) -> Offsets:
     if not isinstance(span, dict):
         raise ProdigyTaskError(f"{name} must be a dict")
     start, last = span.get("token_start"), span.get("token_end")
-    if not _is_int(start) or not _is_int(last):
+    if not is_int(start) or not is_int(last):
         raise ProdigyTaskError(f"{name} needs integer 'token_start' and 'token_end', got {start!r}, {last!r}")
     if not 0 <= start <= last < n_tokens:
         raise ProdigyTaskError(
             f"{name} tokens {start}-{last} (token_end inclusive) outside the {n_tokens} tokens"
         )
     return start, last + 1
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_relations(task: Task, spans: Dict[Offsets, str], n_tokens: int) -> Dict[Tuple[Offsets, Offsets], str]:
@@ -383,7 +353,7 @@ def resolve_endpoint(
     RAISES (ProdigyTaskError): If the endpoint is malformed or names no single span.
     """
     last = relation.get(key)
-    if not _is_int(last) or not 0 <= last < n_tokens:
+    if not is_int(last) or not 0 <= last < n_tokens:
         raise ProdigyTaskError(f"{name} {key} {last!r} is not a token index (0-{n_tokens - 1})")
     if relation.get(f"{key}_span") is not None:
         return _endpoint_from_span(relation, key, spans, n_tokens, name)
@@ -556,8 +526,13 @@ def _stats(
         "n_records": sum(len(doc._.relations) for doc in docs),
         "n_overlapping_docs": sum(has_overlapping_mentions(doc) for doc in docs),
         "errors": list(errors),
-        "labels": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
+        "labels": _most_common_first(labels),
     }
+
+
+def _most_common_first(counts: Counter) -> Dict[str, int]:
+    """The counts, most common first, ties by key."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 # -- export prodigy --------------------------------------------------------------------
@@ -654,9 +629,6 @@ def doc_to_task(doc: Doc, spans_key: Optional[str], none_label: str = "None") ->
     none_label (str): The no-relation label.
     RETURNS (Dict[str, Any]): The task.
     """
-    from ..extensions import record_key
-    from ..inputs import entity_spans
-
     labels: Dict[Offsets, str] = {}
     for span in entity_spans(doc, spans_key):
         labels.setdefault((span.start, span.end), span.label_)
@@ -703,8 +675,6 @@ def _relation_dict(doc: Doc, head: Offsets, tail: Offsets, label: str, labels: D
 
 def _add_image(task: Task, image: Any, failed: List[str]) -> None:
     """Set the task's "image" from a doc's image; note the reason if it cannot be encoded."""
-    from ..images import ImageError
-
     try:
         value = encode_image(image)
     except (ImageError, TypeError) as err:
@@ -723,16 +693,13 @@ def encode_image(image: Any) -> Optional[str]:
     RAISES (ImageError): If an image cannot be read. (TypeError: ROC_E002 for a value
         of an unsupported type.)
     """
-    from ..images import load_image
-
     if image is None or isinstance(image, str):
         return image
-    data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
-    if data is None or image_mime(data) is None:
-        buffer = io.BytesIO()
-        load_image(image).save(buffer, format="PNG")
-        data = buffer.getvalue()
-    return f"data:{image_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
+    data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else b""
+    mime = image_mime(data)
+    if mime is None:  # not bytes, or bytes of another format
+        data, mime = encode_png(image), "image/png"
+    return data_uri(data, mime)
 
 
 def _export_stats(tasks: Sequence[Task], n_failed: int) -> Dict[str, Any]:
@@ -744,7 +711,7 @@ def _export_stats(tasks: Sequence[Task], n_failed: int) -> Dict[str, Any]:
         "n_docs": len(tasks),
         "n_spans": sum(len(task["spans"]) for task in tasks),
         "n_relations": sum(labels.values()),
-        "labels": dict(sorted(labels.items(), key=lambda item: (-item[1], item[0]))),
+        "labels": _most_common_first(labels),
         "n_image_paths": len(images) - n_data,
         "n_image_data": n_data,
         "n_images_failed": n_failed,
