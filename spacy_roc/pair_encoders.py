@@ -14,7 +14,7 @@ together (a pair, a pass, a doc), and turns a chunk of units into tensors. Units
 contiguous runs of the batch's pairs, so the logits come out in the batch's order.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from spacy.tokens import Span
 from spacy.util import registry
@@ -22,7 +22,7 @@ from spacy.util import registry
 from .errors import Errors
 from .inputs import RelationBatch
 from .markers import HEAD_MARKERS, TAIL_MARKERS, rebase, type_name, window_segments
-from .preprocess import Preprocessor
+from .preprocess import Preprocessor, padded
 
 FlatPairs = List[Tuple[int, Span, Span]]
 N_MARKERS = 4  # levitated markers per pair: head start and end, tail start and end
@@ -62,7 +62,7 @@ class InlineMarkersLayer:
             if doc_i not in pieces:
                 pieces[doc_i] = tokenizer.doc_pieces(batch.docs[doc_i])
             encoded.append(tokenizer.encode(pieces[doc_i], head, tail))
-        ids, mask = _padded([e.input_ids for e in encoded], tokenizer.tokenizer.pad_token_id or 0)
+        ids, mask = padded([e.input_ids for e in encoded], tokenizer.tokenizer.pad_token_id or 0)
         tensors = {
             "input_ids": ids,
             "attention_mask": mask,
@@ -133,9 +133,9 @@ class LevitatedMarkersLayer:
                 per_pair.append((row, first, first + 2, spans[0], spans[1]))
             rows.append((ids, positions, marker_type, len(text)))
         length = max(len(ids) for ids, _, _, _ in rows)
-        input_ids, _ = _padded([r[0] for r in rows], tokenizer.tokenizer.pad_token_id or 0, length)
-        position_ids, _ = _padded([r[1] for r in rows], 0, length)
-        marker_types, _ = _padded([r[2] for r in rows], -1, length)
+        input_ids, _ = padded([r[0] for r in rows], tokenizer.tokenizer.pad_token_id or 0, length)
+        position_ids, _ = padded([r[1] for r in rows], 0, length)
+        marker_types, _ = padded([r[2] for r in rows], -1, length)
         mask = torch.zeros((len(rows), length, length), dtype=torch.bool)
         for row, (ids, _, _, n_text) in enumerate(rows):
             mask[row, :, :n_text] = True  # everyone sees the text, the text sees no marker
@@ -237,19 +237,6 @@ def _span_pieces(offsets: Sequence[Tuple[int, int]], span: Span) -> List[int]:
     first = offsets[span.start][0]
     last = max(first, offsets[span.end - 1][1] - 1)
     return [first, last]
-
-
-def _padded(rows: Sequence[Sequence[int]], pad: int, length: Optional[int] = None) -> Tuple[Any, Any]:
-    """rows as a (len(rows), length) long tensor padded with `pad`, and its mask."""
-    import torch
-
-    length = length or max(len(row) for row in rows)
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids, mask
 
 
 @registry.architectures("spacy_roc.InlineMarkers.v1")

@@ -6,7 +6,7 @@ and saved with the model (tokenizer files, timm data config) through thinc's
 it.
 """
 import random
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import srsly
 from thinc.api import Model
@@ -97,15 +97,8 @@ class Preprocessor:
     def type_tensors(self, type_names: Sequence[str], tokenizer: Any) -> Dict[str, Any]:
         """type_ids and type_mask (Ty, K): the wordpieces of each entity type name
         (an empty name has none)."""
-        import torch
-
         pieces = [tokenizer(name, add_special_tokens=False)["input_ids"] if name else [] for name in type_names]
-        width = max([1, *(len(p) for p in pieces)])
-        ids = torch.zeros((len(pieces), width), dtype=torch.long)
-        mask = torch.zeros((len(pieces), width), dtype=torch.long)
-        for row, wordpieces in enumerate(pieces):
-            ids[row, : len(wordpieces)] = torch.tensor(wordpieces, dtype=torch.long)
-            mask[row, : len(wordpieces)] = 1
+        ids, mask = padded(pieces, 0, max([1, *(len(p) for p in pieces)]))
         return {"type_ids": ids, "type_mask": mask}
 
     def to_bytes(self) -> bytes:
@@ -131,6 +124,25 @@ class Preprocessor:
         text = tokenizer_from_files(msg["text_tokenizer"]) if msg["text_tokenizer"] is not None else None
         desc = tokenizer_from_files(msg["desc_tokenizer"]) if msg["desc_tokenizer"] is not None else text
         return cls(text, msg["max_length"], desc, msg["desc_max_length"], msg["data_config"])
+
+
+def padded(rows: Sequence[Sequence[int]], pad: int, length: Optional[int] = None) -> Tuple[Any, Any]:
+    """rows as a (len(rows), length) long tensor padded with `pad`, and its 0/1 mask.
+
+    rows (Sequence[Sequence[int]]): The rows.
+    pad (int): The padding value.
+    length (Optional[int]): The width; by default the longest row's.
+    RETURNS (Tuple[torch.Tensor, torch.Tensor]): The tensor and the mask.
+    """
+    import torch
+
+    length = length or max(len(row) for row in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
 
 
 @serialize_attr.register(Preprocessor)
