@@ -27,15 +27,12 @@ class HFTextEncoder:
         (overridden) config. The tokenizer is always loaded from `name`.
     config_overrides (Dict[str, Any]): Overrides of the model config, e.g. a smaller
         `num_hidden_layers`.
-    frozen (bool): Keep the pretrained weights as they are (for a separate
-        description encoder: `relation_encoder`).
     """
 
     name: str
     max_length: int = 128
     pretrained: bool = True
     config_overrides: Dict[str, Any] = field(default_factory=dict, hash=False)
-    frozen: bool = False
 
     def load(self) -> Tuple[Any, Any]:
         """Load (tokenizer, model) from the hub name or the local folder.
@@ -167,11 +164,9 @@ def build_hf_text_encoder(
     max_length: int = 128,
     pretrained: bool = True,
     config_overrides: Dict[str, Any] = {},
-    frozen: bool = False,
 ) -> HFTextEncoder:
-    """Registered text encoder: any Hugging Face encoder by hub name or local folder.
-    `frozen` keeps its pretrained weights (for a separate description encoder)."""
-    return HFTextEncoder(name, max_length, pretrained, dict(config_overrides), frozen)
+    """Registered text encoder: any Hugging Face encoder by hub name or local folder."""
+    return HFTextEncoder(name, max_length, pretrained, dict(config_overrides))
 
 
 @registry.architectures("spacy_roc.TimmImageEncoder.v1")

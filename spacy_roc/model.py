@@ -82,6 +82,7 @@ def build_roc_model(
     temperature: float = 0.05,
     bf16: bool = True,
     max_pairs_per_batch: int = 256,
+    sample_descriptions: bool = True,
 ) -> Model[RelationBatch, Floats2d]:
     """Build the ROC model from its sub-layers. Nothing is downloaded here.
 
@@ -102,6 +103,9 @@ def build_roc_model(
     temperature (float): Initial temperature; the learnt scale starts at 1 / temperature.
     bf16 (bool): bfloat16 autocast on CUDA (ignored on CPU).
     max_pairs_per_batch (int): Pairs per forward pass at inference (bounds memory).
+    sample_descriptions (bool): A training step encodes one description per
+        relation, drawn at random, instead of all of them (see the README, "Memory
+        and speed": on for MNRE, off for the demo).
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in HEADS:
@@ -125,7 +129,9 @@ def build_roc_model(
         serialize_model=partial(serialize_network, spec),
         deserialize_model=partial(deserialize_network, spec),
     )
-    network.attrs.update({"inputs": Preprocessor(), "dropout_rate": 0.0, "pair_encoder": pair_encoder})
+    network.attrs.update(
+        {"inputs": Preprocessor(), "dropout_rate": 0.0, "pair_encoder": pair_encoder, "sample": sample_descriptions}
+    )
     attrs = {
         "spec": spec,
         "head": head,
@@ -174,12 +180,6 @@ def _listener_width(model: Model) -> int:
     raise ValueError(Errors.ROC_E038)
 
 
-def frozen_relations(spec: NetworkSpec) -> bool:
-    """Whether the descriptions are encoded by a separate, frozen encoder: their
-    prototypes then never change, in training too."""
-    return spec.relation_encoder is not None and spec.relation_encoder.frozen
-
-
 def _listener(model: Model) -> Optional[Model]:
     """The shared transformer's listener, or None."""
     return model.get_ref("listener") if model.has_ref("listener") else None
@@ -223,9 +223,8 @@ def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2
     units = model.attrs["spec"].pair_encoder.plan(prep, batch, pairs)
     pixels = prep.pixels(batch.images)
     retrieval = model.attrs["head"] == "retrieval"
-    # frozen descriptions: the same prototypes in training; else encoded with gradients
-    cached = retrieval and (not is_train or frozen_relations(model.attrs["spec"]))
-    prototypes = _prototypes(model, batch.relations) if cached else None
+    # at inference, the cached prototypes; in training, encoded with gradients
+    prototypes = _prototypes(model, batch.relations) if retrieval and not is_train else None
     if is_train:
         logits, backprop_network = network(Chunk(batch, pairs, units, pixels, states, retrieval, prototypes), is_train=True)
 
@@ -269,7 +268,8 @@ def convert_inputs(model: Model, chunk: Chunk, is_train: bool) -> Tuple[ArgsKwar
     if chunk.prototypes is not None:
         kwargs["prototypes"] = chunk.prototypes
     elif chunk.retrieval:
-        kwargs.update(_on_device(prep.description_tensors(chunk.batch.relations, sample=is_train), device))
+        sample = is_train and model.attrs["sample"]
+        kwargs.update(_on_device(prep.description_tensors(chunk.batch.relations, sample=sample), device))
     kwargs["dropout"] = float(model.attrs["dropout_rate"]) if is_train else 0.0
 
     def backprop(d_inputs: ArgsKwargs) -> Optional[List[Floats2d]]:
@@ -296,9 +296,8 @@ def convert_outputs(model: Model, chunk_logits: Tuple[Chunk, Any], is_train: boo
 
 
 class PrototypeCache:
-    """The relation prototypes of one relation set and network (at inference, and
-    in training with frozen descriptions). Cleared whenever the weights change
-    (`clear_prototypes`)."""
+    """The relation prototypes of one relation set and network, at inference.
+    Cleared whenever the weights change (`clear_prototypes`)."""
 
     def __init__(self) -> None:
         self.key: Optional[Tuple[RelationSet, int]] = None
@@ -309,10 +308,8 @@ class PrototypeCache:
 
 
 def clear_prototypes(model: Model) -> None:
-    """Forget the cached relation prototypes: call after the weights change. Frozen
-    descriptions keep theirs (the weights they depend on do not change)."""
-    if not frozen_relations(model.attrs["spec"]):
-        model.attrs["prototypes"].clear()
+    """Forget the cached relation prototypes: call after the weights change."""
+    model.attrs["prototypes"].clear()
 
 
 def _prototypes(model: Model, relations: RelationSet) -> Any:
@@ -378,7 +375,6 @@ def use_params(model: Model, params: Dict[Any, Any]) -> Iterator[None]:
 
 def _network_settings(spec: NetworkSpec, width: int) -> Dict[str, Any]:
     return {
-        "frozen_relations": frozen_relations(spec),
         "width": width,
         "head": spec.head,
         "fusion_layers": spec.fusion_layers,

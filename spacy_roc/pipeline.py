@@ -32,6 +32,7 @@ fusion_layers = 2
 temperature = 0.05
 bf16 = true
 max_pairs_per_batch = 256
+sample_descriptions = true
 relation_encoder = null
 grounding = null
 
@@ -110,7 +111,7 @@ class RelationRetriever(TrainablePipe):
         self.none_label, self.spans_key = none_label, spans_key
         self.images = ImageReader(on_missing_image)
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"relations": {}, "negatives": {}, "type_pairs": [], "none_label": none_label}
+        self.cfg: Dict[str, Any] = {"relations": {}, "type_pairs": [], "none_label": none_label}
 
     @property
     def threshold(self) -> float:
@@ -172,19 +173,15 @@ class RelationRetriever(TrainablePipe):
         if self.model.attrs["head"] != "retrieval":
             raise ValueError(Errors.ROC_E011)
 
-    def _batch(self, docs: List[Doc], training: bool = False) -> RelationBatch:
-        """The model's input; in training, the relations are followed by the
-        negative descriptions (retrieval head)."""
+    def _batch(self, docs: List[Doc]) -> RelationBatch:
+        """The model's input: the candidate pairs, images and relation set."""
         if not is_initialized(self.model):
             raise ValueError(Errors.ROC_E001)
         type_pairs = {(h, t) for h, t in self.cfg["type_pairs"]} or None
         pairs = candidate_pairs(docs, self.candidates, self.spans_key, type_pairs)
         wanted = [bool(doc_pairs) and self.model.attrs["uses_images"] for doc_pairs in pairs]
         images, image_index = self.images.read(docs, wanted)
-        relations = dict(self.cfg["relations"])
-        if training and self.model.attrs["head"] == "retrieval":
-            relations.update((k, v) for k, v in self.cfg["negatives"].items() if k not in relations)
-        return RelationBatch(docs, pairs, images, image_index, RelationSet.from_dict(relations))
+        return RelationBatch(docs, pairs, images, image_index, RelationSet.from_dict(self.cfg["relations"]))
 
     def predict(self, docs: Iterable[Doc]) -> Scores:
         """Score the candidate pairs of a batch of docs.
@@ -217,7 +214,7 @@ class RelationRetriever(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "RelationRetriever.update")
-        batch = self._batch([eg.predicted for eg in examples], training=True)
+        batch = self._batch([eg.predicted for eg in examples])
         if batch.n_pairs == 0:
             return losses
         set_dropout_rate(self.model, drop)
@@ -257,18 +254,15 @@ class RelationRetriever(TrainablePipe):
 
     def initialize(
         self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-        descriptions: Optional[Any] = None, negatives: Optional[Any] = None,
+        descriptions: Optional[Any] = None,
     ) -> None:
         """Set up the relation set from the descriptions (a JSON file or dict
         {label: [description, ...]}) and the data, learn the entity-type pairs of
-        relations, and load the pretrained encoders. `negatives` (the same format):
-        other relations, used in training only, as more negatives of the loss."""
+        relations, and load the pretrained encoders."""
         validate_get_examples(get_examples, "RelationRetriever.initialize")
         given = load_descriptions(descriptions) if descriptions is not None else {}
         seen_labels, type_pairs = scan_relations(get_examples(), self.spans_key, self.none_label)
         self.cfg["relations"] = complete_descriptions(given, seen_labels, self.none_label)
-        negatives = load_descriptions(negatives) if negatives is not None else {}
-        self.cfg["negatives"] = {label: texts for label, texts in negatives.items() if label not in self.cfg["relations"]}
         self.cfg["type_pairs"] = sorted([list(p) for p in type_pairs])
         if seen_labels <= {self.none_label}:
             warn(Warnings.ROC_W008.format(none_label=self.none_label))

@@ -484,51 +484,25 @@ def test_entity_grounding_needs_a_patch_grid(tiny_bert_dir):
             assert len(nlp(fresh_docs(examples)[0])._.relations) == 2
 
 
-def test_frozen_description_encoder(tiny_bert_dir, tmp_path):
-    """A frozen, separate description encoder keeps its weights and its prototypes
-    through training (no projection: the pretrained sentence space); the pair side
-    learns; the flag and the weights survive a round trip."""
-    import torch
-
-    frozen = {**model_config(tiny_bert_dir)["text_encoder"], "frozen": True}
-    nlp = make_nlp(tiny_bert_dir, spans_key="entities", relation_encoder=frozen)
+@pytest.mark.parametrize("sample", [True, False])
+def test_sample_descriptions_encodes_one_description_per_relation_in_training(tiny_bert_dir, sample):
+    """sample_descriptions: a training step encodes one description per relation
+    or all of them; inference always
+    uses all of them."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities", sample_descriptions=sample)
     examples = corpus_examples()
-    initialize_quietly(nlp, examples)
+    nlp.initialize(lambda: examples)
+    nlp.get_pipe("roc_relations").initialize(lambda: examples, nlp=nlp, descriptions=DESCRIPTIONS)
     pipe = nlp.get_pipe("roc_relations")
-    network = get_network(pipe.model)
-    assert isinstance(network.relations.proj, torch.nn.Identity)
-    before = {n: p.detach().clone() for n, p in network.named_parameters()}
-    train(nlp, examples, n_steps=3)
-    changed = {n for n, p in network.named_parameters() if not torch.equal(p, before[n])}
-    assert changed and not any(n.startswith("relations.") for n in changed)
-    assert any(n.startswith("pairs.") for n in changed)
-    cached = pipe.model.attrs["prototypes"].value
-    train(nlp, examples, n_steps=1)
-    assert pipe.model.attrs["prototypes"].value is cached  # computed once, reused
-    assert not network.relations.text_model.training  # no dropout in a frozen encoder
-    docs = [nlp(d) for d in fresh_docs(examples)]
-    nlp.to_disk(tmp_path / "p")
-    loaded = spacy.load(tmp_path / "p")
-    assert loaded.config["components"]["roc_relations"]["model"]["relation_encoder"]["frozen"] is True
-    assert [loaded(d)._.relations for d in fresh_docs(examples)] == [d._.relations for d in docs]
-
-
-def test_negative_descriptions_are_trained_against_and_never_predicted(trained_copy):
-    """Negatives join the relation set of the loss only: a training batch scores
-    them, predictions never name them, and they are saved with the pipeline."""
-    nlp = trained_copy
-    pipe = nlp.get_pipe("roc_relations")
-    negatives = {"P26": ["spouse: the subject has the object as their spouse"], "drew": ["a duplicate of a relation"]}
-    pipe.cfg["negatives"] = {k: v for k, v in negatives.items() if k not in pipe.relations}
-    examples = corpus_examples()
-    batch = pipe._batch([eg.predicted for eg in examples], training=True)
-    assert batch.relations.labels == (*pipe.labels, "P26")
-    assert pipe._batch([eg.predicted for eg in examples]).relations.labels == pipe.labels
-    logits, _ = pipe.model.begin_update(batch)
-    assert logits.shape[1] == len(pipe.labels) + 1
-    losses = nlp.update(examples, sgd=Adam(0.001))
-    assert losses["roc_relations"] > 0
-    labels = {r["label"] for doc in nlp.pipe(fresh_docs(examples)) for r in doc._.relations}
-    assert labels and "P26" not in labels
-    pipe.initialize(lambda: examples, nlp=nlp, descriptions=DESCRIPTIONS, negatives=negatives)
-    assert pipe.cfg["negatives"] == {"P26": negatives["P26"]}
+    seen = []
+    hook = get_network(pipe.model).relations.register_forward_hook(
+        lambda module, args, output: seen.append(args[0].shape[0])
+    )
+    n_descriptions = sum(len(texts) for texts in pipe.relations.values())
+    assert n_descriptions > len(pipe.labels)
+    train(nlp, examples, n_steps=2)
+    assert seen == [len(pipe.labels) if sample else n_descriptions] * 2
+    seen.clear()
+    list(nlp.pipe(fresh_docs(examples)))
+    assert seen == [n_descriptions]
+    hook.remove()

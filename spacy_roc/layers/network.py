@@ -23,26 +23,12 @@ class RelationEncoder(nn.Module):
 
     text_model (nn.Module): A Hugging Face encoder (shared with the pairs, or not).
     output_width (int): The output width Do.
-    frozen (bool): Keep the text encoder as it is (always in eval mode) and, if its
-        width is Do, use its mean-pooled states as they are (no projection): the
-        prototypes stay in the pretrained sentence space, where unseen relations'
-        descriptions land as well.
     """
 
-    def __init__(self, text_model: nn.Module, output_width: int, frozen: bool = False):
+    def __init__(self, text_model: nn.Module, output_width: int):
         super().__init__()
         self.text_model = text_model
-        self.frozen = frozen
-        width = text_model.config.hidden_size
-        self.proj = nn.Identity() if frozen and width == output_width else nn.Linear(width, output_width)
-        if frozen:
-            text_model.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> "RelationEncoder":
-        super().train(mode)
-        if self.frozen:
-            self.text_model.eval()  # no dropout in a frozen encoder
-        return self
+        self.proj = nn.Linear(text_model.config.hidden_size, output_width)
 
     def forward(self, desc_ids: Tensor, desc_mask: Tensor, desc_labels: Tensor, n_labels: int) -> Tensor:
         """desc_ids, desc_mask (D, Ld); desc_labels (D,) relation of each
@@ -131,7 +117,6 @@ def build_network(
     grounding: bool,
     temperature: float,
     bf16: bool,
-    frozen_relations: bool = False,
 ) -> ROCNetwork:
     """Assemble a ROCNetwork from loaded encoders.
 
@@ -148,7 +133,6 @@ def build_network(
     grounding (bool): Add EntityGrounding (needs an image encoder).
     temperature (float): Initial temperature.
     bf16 (bool): bfloat16 autocast on CUDA.
-    frozen_relations (bool): Keep the separate description encoder frozen.
     RETURNS (ROCNetwork): The network.
     """
     description_model = relation_model or text_model
@@ -162,7 +146,7 @@ def build_network(
         pairs = EntityPooling(width, description_model.get_input_embeddings(), image, fusion, ground)
     else:
         pairs = PAIR_ENCODERS[encoder](text_model, image, fusion, ground)
-    relations = RelationEncoder(description_model, width, frozen_relations) if head == "retrieval" else None
+    relations = RelationEncoder(description_model, width) if head == "retrieval" else None
     classifier = nn.Linear(width, n_labels) if head == "classifier" else None
     network = ROCNetwork(pairs, relations, classifier, temperature, bf16)
     # what rebuilds the Hugging Face models of a saved network
