@@ -58,6 +58,7 @@ from spacy.tokens import Doc, DocBin, Span
 
 from .errors import Errors, Warnings, warn
 from .extensions import validate_record
+from .callbacks import make_release_memory
 from .images import ImageError, encode_png, load_image, resolve_image_string
 from .inputs import entity_spans
 from .jsonl import is_int, read_file_lines, read_lines
@@ -575,6 +576,7 @@ def annotate_local(
     if input_path.suffix == ".spacy":
         items = read_docbin_items(input_path, nlp, settings)
     else:
+        make_release_memory()(nlp, {})  # glibc: big blocks mmapped, so memory stays flat
         items = (parse_line(line, nlp, settings) for line in read_file_lines(input_path))
     annotated = annotate_items(nlp, items, batch_size, n_process)
     to_spacy = output_path.suffix == ".spacy"
