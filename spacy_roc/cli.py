@@ -71,10 +71,15 @@ def _print_mnre_summary(stats: Dict[str, Any], output_path: Path) -> None:
     msg.table(rows, aligns=("l", "r"))
     if stats["n_missing_images"]:
         msg.warn(f"{stats['n_missing_images']} image file(s) missing; those docs are text-only")
-    for line_no, message in stats["errors"][:20]:
+    _warn_skipped(stats["errors"])
+
+
+def _warn_skipped(errors: Any, shown: int = 20) -> None:
+    """Warn about the lines a converter skipped: the first `shown`, then a count."""
+    for line_no, message in errors[:shown]:
         msg.warn(f"Skipped line {line_no}: {message}")
-    if len(stats["errors"]) > 20:
-        msg.warn(f"... and {len(stats['errors']) - 20} more skipped line(s)")
+    if len(errors) > shown:
+        msg.warn(f"... and {len(errors) - shown} more skipped line(s)")
 
 
 @app.command("demo")
@@ -249,10 +254,7 @@ def _print_prodigy_summary(stats: Dict[str, Any], output_path: Path) -> None:
         msg.warn(f"{stats['answers']['(none)']} task(s) have no answer: annotate them in Prodigy first")
     if stats["n_missing_images"]:
         msg.warn(f"{stats['n_missing_images']} image file(s) missing, e.g. {stats['missing_images'][0]}; those docs are text-only")
-    for line_no, message in stats["errors"][:20]:
-        msg.warn(f"Skipped line {line_no}: {message}")
-    if len(stats["errors"]) > 20:
-        msg.warn(f"... and {len(stats['errors']) - 20} more skipped line(s)")
+    _warn_skipped(stats["errors"])
 
 
 @export_app.command("prodigy")

@@ -198,3 +198,16 @@ def trained(tiny_bert_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("trained") / "pipeline"
     nlp.to_disk(path)
     return nlp, examples, path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module that asks for it (`pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")`): on small CPU machines torch's
+    thread pool contends with other processes and makes tiny models many times slower."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

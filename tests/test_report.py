@@ -30,16 +30,7 @@ IMAGE_FILES = {RED: "red.png", BLUE: "blue.png", GREEN: "green.png"}
 N_DOCS = len(CORPUS) + 1
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on small CPU machines torch's thread pool contends with
-    other processes and makes these tiny models many times slower."""
-    import torch
-
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
