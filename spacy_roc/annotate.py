@@ -573,10 +573,10 @@ def annotate_local(
     input_path, output_path = Path(input_path), Path(output_path)
     nlp = _load(nlp, gpu_id)
     settings = Settings.for_pipeline(nlp, _base_dir(images_dir, str(input_path)))
+    make_release_memory()(nlp, {})  # glibc: big blocks mmapped, so memory stays flat
     if input_path.suffix == ".spacy":
         items = read_docbin_items(input_path, nlp, settings)
     else:
-        make_release_memory()(nlp, {})  # glibc: big blocks mmapped, so memory stays flat
         items = (parse_line(line, nlp, settings) for line in read_file_lines(input_path))
     annotated = annotate_items(nlp, items, batch_size, n_process)
     to_spacy = output_path.suffix == ".spacy"
