@@ -34,9 +34,9 @@ import typer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_roc.annotate import annotate_local, listed_pairs
-from spacy_roc.demo import SPANS_KEY, generate_demo
-from spacy_roc.docbin import read_docbin
+from spacy_roc.commands.annotate import annotate_local, listed_pairs
+from spacy_roc.commands.demo import SPANS_KEY, generate_demo
+from spacy_roc.formats.docbin import read_docbin
 
 # Runs argv[1:] as a child process and prints the child's peak RSS in KiB (Linux).
 RSS_WRAPPER = (

@@ -29,9 +29,9 @@ import typer
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-import spacy_roc.pair_encoders  # noqa: F401  (registers the layers without entry points)
+import spacy_roc.model.pair_encoders  # noqa: F401  (registers the layers without entry points)
 import spacy_roc.pipeline  # noqa: F401
-from spacy_roc.encoders import gt_minilm_path
+from spacy_roc.model.encoders import gt_minilm_path
 
 PRESETS: Dict[str, Dict[str, Any]] = {
     "tiny": {

@@ -21,7 +21,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_roc  # noqa: F401
-from spacy_roc.model import Chunk, _prototypes, convert_inputs
+from spacy_roc.model.roc_model import Chunk, _prototypes, convert_inputs
 
 TINY_TEXT = {
     "@architectures": "spacy_roc.HFTextEncoder.v1",

@@ -24,7 +24,7 @@ from spacy.training import Example
 from spacy.cli._util import parse_config_overrides
 from thinc.api import Config, require_gpu
 
-from spacy_roc.corpus import RelationCorpus
+from spacy_roc.formats.corpus import RelationCorpus
 
 
 def load_examples(nlp: spacy.Language, path: Path, n_docs: int, images_dir: Optional[Path]) -> List[Example]:

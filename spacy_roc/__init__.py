@@ -13,7 +13,7 @@ install_extensions()
 def render(*args, **kwargs):
     """Render docs with their relations as HTML: see spacy_roc.visualize.render
     (imported on first use)."""
-    from .visualize import render as _render
+    from .commands.visualize import render as _render
 
     return _render(*args, **kwargs)
 

@@ -1,5 +1,5 @@
 """``python -m spacy_roc``: the spacy-roc command-line interface."""
-from .cli import main
+from .commands.cli import main
 
 if __name__ == "__main__":
     main()

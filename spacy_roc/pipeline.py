@@ -22,7 +22,7 @@ from .errors import Errors, Warnings, warn
 from .extensions import gold_indices, install_extensions, predicted_records
 from .images import ImageReader
 from .inputs import RelationBatch, RelationSet, candidate_pairs, scan_relations
-from .model import clear_prototypes, is_initialized, use_params
+from .model.roc_model import clear_prototypes, is_initialized, use_params
 
 default_model_config = """
 [model]

@@ -11,7 +11,7 @@ import spacy
 from typer.testing import CliRunner
 
 from conftest import BLANK, BLUE, CORPUS, RED, make_doc, solid_image
-from spacy_roc.annotate import (
+from spacy_roc.commands.annotate import (
     ERROR_KEY,
     Settings,
     annotate,
@@ -19,10 +19,10 @@ from spacy_roc.annotate import (
     parse_line,
 )
 from spacy_roc.candidates import annotated_pairs
-from spacy_roc.cli import app
-from spacy_roc.docbin import read_docbin, write_docbin
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.docbin import read_docbin, write_docbin
 from spacy_roc.images import encode_png, resolve_image_string
-from spacy_roc.jsonl import iter_lines
+from spacy_roc.formats.jsonl import iter_lines
 
 Line = Union[Dict[str, Any], str, bytes]
 

@@ -5,8 +5,8 @@ import statistics
 import pytest
 from typer.testing import CliRunner
 
-from spacy_roc.cli import app
-from spacy_roc.compare import collect_runs, comparison_table, summarize_runs
+from spacy_roc.commands.cli import app
+from spacy_roc.commands.compare import collect_runs, comparison_table, summarize_runs
 
 RUNS = {
     "roc_seed0": 0.61,

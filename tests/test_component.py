@@ -22,7 +22,7 @@ from conftest import (
     to_example,
     train,
 )
-from spacy_roc.model import get_network, is_initialized
+from spacy_roc.model.roc_model import get_network, is_initialized
 
 GROUNDING = {"@architectures": "spacy_roc.EntityGrounding.v1"}
 

@@ -1,4 +1,4 @@
-"""Tests of the MNRE converter (spacy_roc.convert.mnre) and its CLI command."""
+"""Tests of the MNRE converter (spacy_roc.formats.mnre) and its CLI command."""
 import ast
 import json
 from collections import Counter
@@ -11,9 +11,10 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
-from spacy_roc.cli import app
-from spacy_roc.convert import ENTITY_LABEL, SPANS_KEY, convert_mnre, mnre_to_docs, read_docbin
-from spacy_roc.convert.mnre import MNRELineError, has_overlapping_mentions, parse_mnre_line
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.docbin import read_docbin
+from spacy_roc.formats.mnre import ENTITY_LABEL, SPANS_KEY, convert_mnre, mnre_to_docs
+from spacy_roc.formats.mnre import MNRELineError, has_overlapping_mentions, parse_mnre_line
 from spacy_roc.extensions import record_key, validate_record
 
 MNRE_DIR = Path(__file__).parents[2] / "shared" / "data" / "mnre"

@@ -1,4 +1,4 @@
-"""Tests of the synthetic demo dataset (spacy_roc.demo)."""
+"""Tests of the synthetic demo dataset (spacy_roc.commands.demo)."""
 import random
 from collections import Counter
 from itertools import combinations
@@ -11,9 +11,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
-from spacy_roc.cli import app
-from spacy_roc.convert import read_docbin
-from spacy_roc.demo import (
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.docbin import read_docbin
+from spacy_roc.commands.demo import (
     DEMO_LABELS,
     IMAGE_ONLY_LABELS,
     NONE_LABEL,

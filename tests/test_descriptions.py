@@ -3,9 +3,9 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_roc.cli import app
+from spacy_roc.commands.cli import app
 from spacy_roc.descriptions import complete_descriptions, description_variant, load_descriptions
-from spacy_roc.docbin import write_docbin
+from spacy_roc.formats.docbin import write_docbin
 from conftest import make_doc
 
 import spacy

@@ -9,7 +9,7 @@ import spacy
 from thinc.api import Adam, fix_random_seed
 
 from conftest import make_doc, model_config, to_example
-from spacy_roc.demo import spatial_label
+from spacy_roc.commands.demo import spatial_label
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 160, 50)}
 SPATIAL = {

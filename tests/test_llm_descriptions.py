@@ -17,12 +17,12 @@ pytest.importorskip("spacy_llm")
 from spacy_llm.registry import registry  # noqa: E402
 
 from conftest import make_doc  # noqa: E402
-from spacy_roc.cli import app  # noqa: E402
+from spacy_roc.commands.cli import app  # noqa: E402
 from spacy_roc.descriptions import NONE_DESCRIPTION  # noqa: E402
-from spacy_roc.docbin import write_docbin  # noqa: E402
-from spacy_roc.llm_descriptions import DEFAULT_TEMPLATE, MAX_DESCRIPTION_CHARS, LabelContext  # noqa: E402
-from spacy_roc.llm_descriptions import ResponseCache, expand_descriptions, load_template  # noqa: E402
-from spacy_roc.llm_descriptions import new_descriptions, parse_response, render_prompt  # noqa: E402
+from spacy_roc.formats.docbin import write_docbin  # noqa: E402
+from spacy_roc.commands.llm_descriptions import DEFAULT_TEMPLATE, MAX_DESCRIPTION_CHARS, LabelContext  # noqa: E402
+from spacy_roc.commands.llm_descriptions import ResponseCache, expand_descriptions, load_template  # noqa: E402
+from spacy_roc.commands.llm_descriptions import new_descriptions, parse_response, render_prompt  # noqa: E402
 
 CALLS: List[str] = []
 FAKE = "spacy_roc_test.FakeLLM.v1"

@@ -3,7 +3,7 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
-from spacy_roc.markers import PairTokenizer
+from spacy_roc.model.markers import PairTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from conftest import (
     train,
 )
 from spacy_roc.inputs import RelationSet
-from spacy_roc.model import get_network
+from spacy_roc.model.roc_model import get_network
 
 LEVITATED = {"@architectures": "spacy_roc.LevitatedMarkers.v1", "max_length": 512}
 LISTENER = {

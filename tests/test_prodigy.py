@@ -1,4 +1,4 @@
-"""Tests of the Prodigy rel.manual converter and exporter (spacy_roc.convert.prodigy)
+"""Tests of the Prodigy rel.manual converter and exporter (spacy_roc.formats.prodigy)
 and their CLI commands."""
 import base64
 import copy
@@ -16,9 +16,10 @@ from spacy.tokens import Span
 from typer.testing import CliRunner
 
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
-from spacy_roc.cli import app
-from spacy_roc.convert import convert_prodigy, export_prodigy, prodigy_to_docs, read_docbin, write_docbin
-from spacy_roc.convert.prodigy import decode_data_uri, doc_to_task, encode_image, task_image
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.docbin import read_docbin, write_docbin
+from spacy_roc.formats.prodigy import convert_prodigy, export_prodigy, prodigy_to_docs
+from spacy_roc.formats.prodigy import decode_data_uri, doc_to_task, encode_image, task_image
 from spacy_roc.extensions import make_record, record_key
 from spacy_roc.images import encode_png
 

@@ -13,7 +13,7 @@ from spacy.tokens import Doc, DocBin, Span
 from conftest import WORDS, make_nlp
 from spacy_roc.candidates import make_all_pairs, span_distance
 from spacy_roc.extensions import make_record
-from spacy_roc.markers import PairTokenizer
+from spacy_roc.model.markers import PairTokenizer
 from test_robustness import assert_valid_records, list_every_pair, same_relations, snapshot, train_examples
 
 BLANK = spacy.blank("en")

@@ -13,9 +13,9 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, make_doc, solid_image
-from spacy_roc.cli import app
-from spacy_roc.corpus import RelationCorpus
-from spacy_roc.report import (
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.corpus import RelationCorpus
+from spacy_roc.commands.evaluate import (
     confusion_matrix,
     evaluate_pipeline,
     evaluate_to_dir,

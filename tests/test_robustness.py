@@ -16,9 +16,9 @@ from spacy.training import Example
 
 from conftest import make_doc, make_nlp, solid_image, to_example
 from spacy_roc.candidates import make_all_pairs
-from spacy_roc.corpus import RelationCorpus
+from spacy_roc.formats.corpus import RelationCorpus
 from spacy_roc.extensions import RELATIONS_KEY, validate_record
-from spacy_roc.model import clear_prototypes, get_network
+from spacy_roc.model.roc_model import clear_prototypes, get_network
 
 BLANK = spacy.blank("en")
 TRAIN = [
@@ -248,7 +248,7 @@ def test_empty_docs_and_few_entities(nlp, pipe):
 
 
 def test_many_entities_are_scored_in_bounded_chunks(nlp, pipe, monkeypatch):
-    from spacy_roc.pair_encoders import InlineMarkersLayer
+    from spacy_roc.model.pair_encoders import InlineMarkersLayer
 
     words = ("anna ben carl dora " * 8).split()
     doc = Doc(BLANK.vocab, words=words)
@@ -485,7 +485,7 @@ def test_docbin_round_trip_keeps_images_and_relations(nlp, pipe, tmp_path):
 
 
 def test_demo_image_size_is_a_coded_error(tmp_path):
-    from spacy_roc.demo import generate_demo
+    from spacy_roc.commands.demo import generate_demo
 
     with pytest.raises(ValueError, match=r"\[ROC_E027\]"):
         generate_demo(tmp_path, n_train=1, n_dev=1, n_test=1, image_size=8)

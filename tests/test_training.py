@@ -7,7 +7,7 @@ from PIL import Image
 from spacy.tokens import DocBin
 
 from conftest import DESCRIPTIONS, make_doc
-from spacy_roc.corpus import RelationCorpus
+from spacy_roc.formats.corpus import RelationCorpus
 
 CONFIG = """
 [paths]

@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 
 import spacy_roc
 from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, make_doc, solid_image
-from spacy_roc.cli import app
-from spacy_roc.corpus import RelationCorpus
-from spacy_roc.docbin import write_docbin
+from spacy_roc.commands.cli import app
+from spacy_roc.formats.corpus import RelationCorpus
+from spacy_roc.formats.docbin import write_docbin
 from spacy_roc.extensions import make_record, record_key
 from spacy_roc.images import encode_png
-from spacy_roc.visualize import image_data_uri, read_data
+from spacy_roc.commands.visualize import image_data_uri, read_data
 
 # "likes" is unknown to the model: its gold relation is always missed.
 EXTRA = ("anna likes the blue circle", PERSON_SHAPE, [(0, 1, "likes")], BLUE)
@@ -401,7 +401,7 @@ def test_unreadable_image_warns_and_renders_without_it(tmp_path):
 
 
 def test_import_stays_light():
-    code = "import sys, spacy_roc; print(sorted(m for m in sys.modules if m.startswith('spacy_roc.visualize')))"
+    code = "import sys, spacy_roc; print(sorted(m for m in sys.modules if m.startswith('spacy_roc.commands.visualize')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -447,7 +447,7 @@ def test_browser_dom_has_one_arc_per_relation(page, predicted, tmp_path):
 
 
 def test_image_values_are_read_as_annotate_reads_them(tmp_path):
-    from spacy_roc.visualize import image_value
+    from spacy_roc.commands.visualize import image_value
 
     data = encode_png(solid_image(RED))
     encoded = base64.b64encode(data).decode("ascii")

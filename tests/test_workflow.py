@@ -121,7 +121,7 @@ def test_train_throughput_benchmark(project):
     output = run(cmd, cwd=project, env=env).stdout.strip().splitlines()
     rows = {line.split()[1]: line.split() for line in output if line.startswith("demo ")}
     assert set(rows) == {"retrieval", "classifier"}
-    from spacy_roc.docbin import read_docbin
+    from spacy_roc.formats.docbin import read_docbin
 
     docs = list(read_docbin(project / "corpus" / "demo" / "train.spacy"))[4:12]
     for row in rows.values():

@@ -46,12 +46,12 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from ..docbin import write_docbin
+from .docbin import write_docbin
 from ..errors import Errors, Warnings
 from ..extensions import install_extensions, make_record, record_key
 from ..images import ImageError, data_uri, encode_png
 from ..inputs import entity_spans
-from ..jsonl import is_int, json_lines
+from .jsonl import is_int, json_lines
 from .mnre import ENTITY_LABEL, SPANS_KEY, has_overlapping_mentions
 
 ON_ERROR = ("raise", "skip")
@@ -561,7 +561,7 @@ def export_prodigy(
     """
     import srsly
 
-    from ..report import find_relation_pipe, load_pipeline
+    from ..commands.evaluate import find_relation_pipe, load_pipeline
 
     nlp = load_pipeline(model, gpu_id)
     find_relation_pipe(nlp)  # ROC_E200 before the data is read
@@ -584,7 +584,7 @@ def export_inputs(nlp: Any, data_path: Union[str, Path], images_dir: Optional[Un
     RETURNS (List[Doc]): The docs, without relations.
     RAISES (ValueError): ROC_E111 if the corpus holds no docs.
     """
-    from ..corpus import RelationCorpus
+    from .corpus import RelationCorpus
 
     docs = [eg.predicted for eg in RelationCorpus(data_path, images_dir=images_dir)(nlp)]
     if not docs:
@@ -605,7 +605,7 @@ def predictions_to_tasks(nlp: Any, docs: Iterable[Doc], batch_size: int = 64) ->
         n_docs, n_spans, n_relations, labels {label: count}, n_image_paths,
         n_image_data (images written as data URIs), n_images_failed.
     """
-    from ..report import find_relation_pipe
+    from ..commands.evaluate import find_relation_pipe
 
     pipe = find_relation_pipe(nlp)
     tasks: List[Task] = []

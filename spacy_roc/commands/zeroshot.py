@@ -20,9 +20,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from .convert.fewrel import fewrel_doc
-from .docbin import write_docbin
-from .errors import Errors
+from ..formats.fewrel import fewrel_doc
+from ..formats.docbin import write_docbin
+from ..errors import Errors
 
 NONE_LABEL = "None"
 MODES = ("description", "name")
@@ -198,7 +198,7 @@ def run_split(
     paths["paths.descriptions"] = str(folder / "descriptions.json")
     train(config_path, folder / "training", use_gpu=gpu_id, overrides={**overrides, **paths})
     nlp = spacy.load(folder / "training" / "model-best")
-    from .docbin import read_docbin
+    from ..formats.docbin import read_docbin
 
     test = read_docbin(folder / "test.spacy", nlp.vocab)
     gold = [doc._.relations[0]["label"] for doc in test]

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from spacy.util import registry
 
-from .errors import Errors
+from ..errors import Errors
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import srsly
 from spacy.tokens import Doc
 
-from .descriptions import Descriptions, clean_descriptions, label_as_description
-from .docbin import read_docbin
-from .errors import Errors, Warnings, warn
-from .extensions import validate_record
+from ..descriptions import Descriptions, clean_descriptions, label_as_description
+from ..formats.docbin import read_docbin
+from ..errors import Errors, Warnings, warn
+from ..extensions import validate_record
 
 DEFAULT_N = 5
 # A description is one sentence; longer lines are the model rambling.

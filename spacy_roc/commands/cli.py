@@ -40,7 +40,7 @@ def convert_mnre_cli(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
 ) -> None:
     """Convert an MNRE text file to .spacy (one doc per sentence)."""
-    from .convert.mnre import convert_mnre
+    from ..formats.mnre import convert_mnre
 
     if on_error not in ("raise", "skip"):
         msg.fail(f"--on-error must be 'raise' or 'skip', not {on_error!r}", exits=1)
@@ -118,7 +118,7 @@ def evaluate_cli(
     Use this, not `spacy evaluate`: spaCy's corpus reader drops the entities, the
     images and the gold pairs that the roc_relations component needs.
     """
-    from .report import evaluate_to_dir
+    from .evaluate import evaluate_to_dir
 
     try:
         scores = evaluate_to_dir(
@@ -138,7 +138,7 @@ def evaluate_cli(
 
 def _print_scores(scores: Dict[str, Any]) -> None:
     """Print Acc/P/R/F1 (with image, and text-only if computed) as a table."""
-    from .scorer import SUMMARY_KEYS
+    from ..scorer import SUMMARY_KEYS
 
     runs = [("with image" if scores.get("images_used", True) else "text-only", scores)]
     if scores.get("text_only") is not None:
@@ -167,8 +167,8 @@ def descriptions_variant_cli(
     (labels without descriptions fall back to their names, with a warning)."""
     import srsly
 
-    from .descriptions import description_variant, load_descriptions
-    from .docbin import read_docbin
+    from ..descriptions import description_variant, load_descriptions
+    from ..formats.docbin import read_docbin
 
     labels = {r["label"] for doc in read_docbin(data_path) for r in doc._.relations}
     result = description_variant(load_descriptions(descriptions_path), labels, variant, none_label)
@@ -220,7 +220,7 @@ def convert_prodigy_cli(
     """Convert Prodigy rel.manual annotations to .spacy (one doc per accepted task;
     every ordered span pair gets a record, the no-relation label where no relation
     joins them)."""
-    from .convert.prodigy import convert_prodigy
+    from ..formats.prodigy import convert_prodigy
 
     if on_error not in ("raise", "skip"):
         msg.fail(f"--on-error must be 'raise' or 'skip', not {on_error!r}", exits=1)
@@ -270,7 +270,7 @@ def export_prodigy_cli(
 ) -> None:
     """Write a pipeline's predicted relations as Prodigy rel.manual tasks, to correct
     them in Prodigy (`prodigy rel.manual DATASET blank:en OUTPUT.jsonl ...`)."""
-    from .convert.prodigy import export_prodigy
+    from ..formats.prodigy import export_prodigy
 
     try:
         stats = export_prodigy(model, data_path, output_path, images_dir, batch_size, gpu_id)
@@ -427,8 +427,8 @@ def zeroshot_run_cli(
     config, as in `spacy train`. Splits already done (metrics.json) are read back."""
     from spacy.cli._util import parse_config_overrides
 
-    from .convert.fewrel import read_fewrel, read_relation_names
-    from .encoders import gt_minilm_path
+    from ..formats.fewrel import read_fewrel, read_relation_names
+    from ..model.encoders import gt_minilm_path
     from .zeroshot import choose_split, comparison_table, run_split, sentence_encoder
 
     overrides = parse_config_overrides(ctx.args)
@@ -456,9 +456,9 @@ def zeroshot_transfer_cli(
     """Relations by description on other text: replace a trained pipeline's relations
     with FewRel's, by name and description, and classify FewRel sentences among them;
     the untrained text encoder beside it."""
-    from .convert.fewrel import read_fewrel, read_relation_names
-    from .encoders import gt_minilm_path
-    from .report import load_pipeline
+    from ..formats.fewrel import read_fewrel, read_relation_names
+    from ..model.encoders import gt_minilm_path
+    from .evaluate import load_pipeline
     from .zeroshot import sentence_encoder, transfer_scores
 
     nlp = load_pipeline(model, gpu_id)

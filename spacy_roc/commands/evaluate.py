@@ -22,10 +22,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .corpus import RelationCorpus
-from .errors import Errors, Warnings, warn
-from .pipeline import RelationRetriever
-from .scorer import SUMMARY_KEYS, LabelPair, aligned_labels, score_label_pairs
+from ..formats.corpus import RelationCorpus
+from ..errors import Errors, Warnings, warn
+from ..pipeline import RelationRetriever
+from ..scorer import SUMMARY_KEYS, LabelPair, aligned_labels, score_label_pairs
 
 TEXT_ONLY_NAME = "metrics_text_only"
 

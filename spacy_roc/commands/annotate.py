@@ -56,12 +56,12 @@ from typing import Any, BinaryIO, Deque, Dict, Iterable, Iterator, List, Optiona
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from .errors import Errors, Warnings, warn
-from .extensions import validate_record
-from .callbacks import make_release_memory
-from .images import ImageError, encode_png, load_image, resolve_image_string
-from .inputs import entity_spans
-from .jsonl import is_int, read_file_lines, read_lines
+from ..errors import Errors, Warnings, warn
+from ..extensions import validate_record
+from ..callbacks import make_release_memory
+from ..images import ImageError, encode_png, load_image, resolve_image_string
+from ..inputs import entity_spans
+from ..formats.jsonl import is_int, read_file_lines, read_lines
 
 BACKENDS = ("local", "ray")
 ERROR_KEY = "spacy_roc.annotate.error"
@@ -108,8 +108,8 @@ class Settings:
     def for_pipeline(cls, nlp: Language, base_dir: Optional[Union[str, Path]]) -> "Settings":
         """The settings of a pipeline's first roc_relations component (ROC_E509 if it
         has none)."""
-        from .candidates import annotated_pairs
-        from .pipeline import RelationRetriever
+        from ..candidates import annotated_pairs
+        from ..pipeline import RelationRetriever
 
         found = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, RelationRetriever)]
         if not found:
@@ -587,7 +587,7 @@ def annotate_local(
 
 def _msgpack_cache(needed: bool) -> Any:
     """docbin.cached_msgpack (DocBin packs each doc's user data), if needed."""
-    from .docbin import cached_msgpack
+    from ..formats.docbin import cached_msgpack
 
     return cached_msgpack() if needed else nullcontext()
 
@@ -622,7 +622,7 @@ def _base_dir(images_dir: Optional[Union[str, Path]], input_path: str) -> str:
 def _load(nlp: Union[str, Path, Language], gpu_id: int) -> Language:
     if isinstance(nlp, Language):
         return nlp
-    from .report import load_pipeline
+    from .evaluate import load_pipeline
 
     return load_pipeline(nlp, gpu_id)
 

@@ -37,7 +37,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import Errors, Warnings
-from ..docbin import write_docbin
+from .docbin import write_docbin
 from ..extensions import install_extensions, make_record
 
 SPANS_KEY = "entities"

@@ -15,8 +15,8 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .docbin import read_docbin
-from .errors import Errors
-from .extensions import install_extensions
+from ..errors import Errors
+from ..extensions import install_extensions
 
 
 @registry.readers("spacy_roc.Corpus.v1")

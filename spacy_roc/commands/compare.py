@@ -12,8 +12,8 @@ from typing import Dict, List, Sequence
 
 import srsly
 
-from .errors import Errors
-from .scorer import SUMMARY_KEYS
+from ..errors import Errors
+from ..scorer import SUMMARY_KEYS
 
 _SEED_DIR = re.compile(r"^(?P<run>.+)_seed(?P<seed>\d+)$")
 

@@ -32,10 +32,10 @@ from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_de
 from thinc.types import Floats2d
 
 from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_model_from_config, timm_model_from_saved
-from .errors import Errors, Warnings, warn
-from .inputs import RelationBatch, RelationSet
+from ..errors import Errors, Warnings, warn
+from ..inputs import RelationBatch, RelationSet
 from .pair_encoders import EntityPoolingLayer, FlatPairs, PairEncoderLayer, Unit
-from .preprocess import Preprocessor
+from .featurize import Preprocessor
 
 HEADS = ("retrieval", "classifier")
 
@@ -147,7 +147,7 @@ def build_roc_model(
 def init(model: Model, X: Optional[RelationBatch] = None, Y: Any = None) -> None:
     """Load the pretrained encoders and build the network. The number of labels (the
     classifier's outputs) comes from the sample batch X."""
-    from .layers.network import build_network
+    from ..layers.network import build_network
 
     spec: NetworkSpec = model.attrs["spec"]
     text_tokenizer, text_model, width, max_length = None, None, _listener_width(model), 0
@@ -416,7 +416,7 @@ def deserialize_network(spec: NetworkSpec, current: Any, data: bytes, device: An
         return None
     import torch
 
-    from .layers.network import build_network
+    from ..layers.network import build_network
 
     text_model = hf_model_from_config(msg["text"]) if msg["text"] is not None else None
     relation_model = hf_model_from_config(msg["relation"]) if msg["relation"] is not None else None

@@ -19,10 +19,10 @@ from typing import Any, Dict, List, Sequence, Tuple
 from spacy.tokens import Span
 from spacy.util import registry
 
-from .errors import Errors
-from .inputs import RelationBatch
+from ..errors import Errors
+from ..inputs import RelationBatch
 from .markers import HEAD_MARKERS, TAIL_MARKERS, rebase, type_name, window_segments
-from .preprocess import Preprocessor, padded
+from .featurize import Preprocessor, padded
 
 FlatPairs = List[Tuple[int, Span, Span]]
 N_MARKERS = 4  # levitated markers per pair: head start and end, tail start and end

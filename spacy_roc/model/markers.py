@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
-from .errors import Errors
+from ..errors import Errors
 
 HEAD_MARKERS = ("@", "*")
 TAIL_MARKERS = ("#", "^")

@@ -13,7 +13,7 @@ from thinc.api import Model
 from thinc.model import deserialize_attr, serialize_attr
 
 from .encoders import make_image_transform, tokenizer_from_files, tokenizer_to_files
-from .inputs import RelationBatch, RelationSet
+from ..inputs import RelationBatch, RelationSet
 from .markers import PairTokenizer
 
 

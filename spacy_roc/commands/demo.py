@@ -32,9 +32,9 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequ
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .docbin import write_docbin
-from .errors import Errors
-from .extensions import install_extensions, make_record
+from ..formats.docbin import write_docbin
+from ..errors import Errors
+from ..extensions import install_extensions, make_record
 
 SPANS_KEY = "entities"
 NONE_LABEL = "None"

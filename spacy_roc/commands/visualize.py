@@ -27,10 +27,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .annotate import Pair, listed_pairs, set_entities
-from .errors import Errors, Warnings, warn
-from .extensions import make_record, record_key
-from .images import ImageError, data_uri, load_image, resolve_image_string
-from .jsonl import json_lines
+from ..errors import Errors, Warnings, warn
+from ..extensions import make_record, record_key
+from ..images import ImageError, data_uri, load_image, resolve_image_string
+from ..formats.jsonl import json_lines
 
 PRED, GOLD = "pred", "gold"
 # Mark of an arc against the gold relations: (symbol on the arc, legend text).
@@ -107,7 +107,7 @@ def visualize(
     """
     import spacy
 
-    from .report import find_relation_pipe
+    from .evaluate import find_relation_pipe
 
     nlp = spacy.load(model)
     pipe = find_relation_pipe(nlp)
@@ -160,7 +160,7 @@ def read_data(
 
 def _read_spacy(nlp: Language, path: Path, base_dir: Path, limit: int) -> Tuple[List[Doc], Optional[List[Records]]]:
     """The predicted docs of a relation corpus and the records of its references."""
-    from .corpus import RelationCorpus
+    from ..formats.corpus import RelationCorpus
 
     examples = list(RelationCorpus(path, images_dir=base_dir, limit=limit)(nlp))
     gold = [list(eg.reference._.relations) for eg in examples]
