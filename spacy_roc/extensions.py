@@ -10,8 +10,6 @@ that they survive ``DocBin`` and ``Doc.to_bytes``; bytes survive as they are.
 tail_end]]`` entity pairs to classify, read by the ``spacy_roc.annotated_pairs.v1``
 candidate function (the benchmark protocol). An input only: the component never
 writes it.
-
-``gold_labels`` aligns candidate pairs with the gold records of an Example.
 """
 from pathlib import Path
 from itertools import islice
@@ -20,7 +18,6 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy
 
 from spacy.tokens import Doc, Span
-from spacy.training import Example
 
 from .errors import Errors
 
@@ -153,49 +150,6 @@ def relation_spans(doc: Doc, record: Dict[str, Any]) -> Tuple[Span, Span]:
     """
     head, tail = validate_record(doc, record)
     return doc[head[0] : head[1]], doc[tail[0] : tail[1]]
-
-
-def gold_labels(example: Example, pairs: Sequence[Tuple[Span, Span]], none_label: str) -> List[str]:
-    """The gold label of each candidate pair of an example (none_label if the
-    reference has no record for it). Pairs are mapped onto the reference by offsets
-    when both docs share a tokenization, else through the example's alignment.
-
-    example (Example): The example.
-    pairs (Sequence[Tuple[Span, Span]]): Candidate pairs on example.predicted.
-    none_label (str): The no-relation label.
-    RETURNS (List[str]): One label per pair.
-    """
-    gold = {record_key(r): r["label"] for r in example.reference._.relations}
-    same = [t.text for t in example.predicted] == [t.text for t in example.reference]
-    labels = []
-    for head, tail in pairs:
-        if same:
-            key: Optional[Tuple[Offsets, Offsets]] = ((head.start, head.end), (tail.start, tail.end))
-        else:
-            aligned = example.get_aligned_spans_x2y([head, tail], allow_overlap=True)
-            key = tuple((s.start, s.end) for s in aligned) if len(aligned) == 2 else None
-        labels.append(gold.get(key, none_label))
-    return labels
-
-
-def gold_indices(
-    examples: Iterable[Example], pairs: Sequence[Sequence[Tuple[Span, Span]]], labels: Sequence[str], none_label: str
-) -> List[int]:
-    """The index in `labels` of the gold label of every candidate pair, in order.
-
-    examples (Iterable[Example]): The examples.
-    pairs (Sequence[Sequence[Tuple[Span, Span]]]): Candidate pairs per example.
-    labels (Sequence[str]): The relation labels.
-    none_label (str): The no-relation label.
-    RETURNS (List[int]): One index per pair.
-    RAISES (ValueError): ROC_E008 for a gold label outside `labels`.
-    """
-    index = {label: i for i, label in enumerate(labels)}
-    gold = [label for eg, doc_pairs in zip(examples, pairs) for label in gold_labels(eg, doc_pairs, none_label)]
-    for label in gold:
-        if label not in index:
-            raise ValueError(Errors.ROC_E008.format(label=label, labels=list(labels)))
-    return [index[label] for label in gold]
 
 
 def predicted_records(

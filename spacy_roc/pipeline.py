@@ -19,7 +19,8 @@ from thinc.types import Floats2d
 from .candidates import CandidateFunc
 from .descriptions import clean_descriptions, complete_descriptions, label_as_description, load_descriptions
 from .errors import Errors, Warnings, warn
-from .extensions import gold_indices, install_extensions, predicted_records
+from .alignment import gold_indices
+from .extensions import install_extensions, predicted_records
 from .images import ImageReader
 from .inputs import RelationBatch, RelationSet, candidate_pairs, scan_relations
 from .model.roc_model import clear_prototypes, is_initialized, use_params

@@ -13,7 +13,7 @@ from spacy.scorer import PRFScore
 from spacy.training import Example
 from spacy.util import registry
 
-from .extensions import record_key
+from .alignment import align_example
 
 LabelPair = Tuple[str, str]
 # The summary scores, as (title, key) in report order.
@@ -26,19 +26,14 @@ SUMMARY_KEYS: Tuple[Tuple[str, str], ...] = (
 
 
 def aligned_labels(example: Example, none_label: str = "None") -> List[LabelPair]:
-    """Pair up gold and predicted labels over all pairs of an example.
-
-    The pairs are the union of the gold and the predicted records' (head, tail) keys,
-    in gold order, then predicted order. Missing records count as ``none_label``.
+    """(gold label, predicted label) of every pair of an example that has a gold or a
+    predicted record (see spacy_roc.alignment.align_example).
 
     example (Example): An example whose predicted doc was annotated.
     none_label (str): The no-relation label.
     RETURNS (List[Tuple[str, str]]): (gold label, predicted label) per pair.
     """
-    gold = {record_key(r): r["label"] for r in example.reference._.relations}
-    pred = {record_key(r): r["label"] for r in example.predicted._.relations}
-    keys = list(gold) + [k for k in pred if k not in gold]
-    return [(gold.get(k, none_label), pred.get(k, none_label)) for k in keys]
+    return [(gold, pred) for _, gold, pred in align_example(example, none_label)]
 
 
 def score_label_pairs(pairs: Iterable[LabelPair], none_label: str = "None") -> Dict[str, Any]:
