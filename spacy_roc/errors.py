@@ -1,8 +1,9 @@
 """Coded errors and warnings of spacy-roc.
 
-Codes follow spaCy's convention: ``Errors.E001`` renders as ``"[E001] ..."`` and
-``Warnings.W001`` as ``"[W001] ..."``, so tests and users can match on the code. The
-codes are namespaced by the ``ROC`` prefix so they never collide with spaCy's own.
+Codes follow spaCy's convention, through spaCy's own ``ErrorsWithCodes``:
+``Errors.ROC_E001`` renders as ``"[ROC_E001] ..."``, so tests and users can match on
+the code. The codes are namespaced by the ``ROC`` prefix so they never collide with
+spaCy's own.
 """
 import os
 import sys
@@ -11,16 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Tuple
 
-
-class _ErrorsWithCodes(type):
-    def __getattribute__(self, code: str) -> str:
-        msg = super().__getattribute__(code)
-        if code.startswith("__"):
-            return msg
-        return f"[{code}] {msg}"
+from spacy.errors import ErrorsWithCodes
 
 
-class Warnings(metaclass=_ErrorsWithCodes):
+class Warnings(metaclass=ErrorsWithCodes):
     ROC_W001 = (
         "Doc has no image (doc._.image is None); it is encoded text-only. Set "
         "on_missing_image = \"error\" on the roc_relations component to make this an error."
@@ -152,7 +147,7 @@ class Warnings(metaclass=_ErrorsWithCodes):
     )
 
 
-class Errors(metaclass=_ErrorsWithCodes):
+class Errors(metaclass=ErrorsWithCodes):
     ROC_E001 = (
         "The roc_relations model is not initialized. Call nlp.initialize() (or train "
         "with `spacy train`) before using the component, or load a trained pipeline."
