@@ -227,5 +227,3 @@ def test_cli_convert(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Skipped line 2" in result.output and "Wrote 2 docs" in result.output
     assert len(_read(output)) == 2
-    result = runner.invoke(app, args + ["--on-error", "maybe"])
-    assert result.exit_code == 1

@@ -3,13 +3,57 @@
 The typer app ``app`` holds the top-level commands; ``convert_app`` groups the corpus
 converters (``python -m spacy_roc convert mnre ...``). Heavy modules are imported inside
 the commands, so ``--help`` stays fast and torch is never imported here.
+
+String choices are ``Enum`` parameters, checked by typer; the commands pass their
+``.value`` on. Errors a command expects (coded ``ValueError``s, ``OSError``s) end it
+through ``_fails_as``: a message and exit code 1, no traceback.
 """
 import warnings
+from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple, Type
 
 import typer
 from wasabi import msg
+
+
+class OnError(str, Enum):
+    """What a converter does with a malformed line: stop, or skip and report it
+    (formats.mnre.ON_ERROR, formats.prodigy.ON_ERROR)."""
+
+    raise_ = "raise"
+    skip = "skip"
+
+
+class Backend(str, Enum):
+    """Where annotate runs: nlp.pipe here, or a Ray Data actor pool (annotate.BACKENDS)."""
+
+    local = "local"
+    ray = "ray"
+
+
+class Variant(str, Enum):
+    """A description set: all, the first per label, or the label names only
+    (descriptions.VARIANTS)."""
+
+    full = "full"
+    one = "one"
+    names = "names"
+
+
+@contextmanager
+def _fails_as(title: str, errors: Tuple[Type[Exception], ...] = (ValueError, OSError)) -> Iterator[None]:
+    """End a command whose code raises one of `errors` with a failure message and
+    exit code 1. A context manager, or a decorator under ``@app.command``.
+
+    title (str): The message's title, e.g. "Conversion failed".
+    errors (Tuple[Type[Exception], ...]): The exceptions the command expects.
+    """
+    try:
+        yield
+    except errors as err:
+        msg.fail(title, str(err), exits=1)
 
 app = typer.Typer(
     name="spacy_roc",
@@ -34,23 +78,18 @@ def convert_mnre_cli(
     images_dir: Optional[Path] = typer.Option(
         None, "--images-dir", help="Images folder, to count missing images", file_okay=False
     ),
-    on_error: str = typer.Option(
-        "raise", "--on-error", help="Malformed lines: 'raise' or 'skip' (and report)"
+    on_error: OnError = typer.Option(
+        OnError.raise_, "--on-error", help="Malformed lines: 'raise' or 'skip' (and report)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
 ) -> None:
     """Convert an MNRE text file to .spacy (one doc per sentence)."""
     from ..formats.mnre import convert_mnre
 
-    if on_error not in ("raise", "skip"):
-        msg.fail(f"--on-error must be 'raise' or 'skip', not {on_error!r}", exits=1)
-    try:
-        with warnings.catch_warnings():
-            # The summary below reports skipped lines and missing images.
-            warnings.simplefilter("ignore", UserWarning)
-            stats = convert_mnre(input_path, output_path, images_dir, on_error, progress)
-    except ValueError as err:
-        msg.fail("Conversion failed", str(err), exits=1)
+    with _fails_as("Conversion failed"), warnings.catch_warnings():
+        # The summary below reports skipped lines and missing images.
+        warnings.simplefilter("ignore", UserWarning)
+        stats = convert_mnre(input_path, output_path, images_dir, on_error.value, progress)
     _print_mnre_summary(stats, output_path)
 
 
@@ -120,7 +159,7 @@ def evaluate_cli(
     """
     from .evaluate import evaluate_to_dir
 
-    try:
+    with _fails_as("Evaluation failed"):
         scores = evaluate_to_dir(
             model,
             data_path,
@@ -130,8 +169,6 @@ def evaluate_cli(
             gpu_id=gpu_id,
             batch_size=batch_size,
         )
-    except (ValueError, OSError) as err:
-        msg.fail("Evaluation failed", str(err), exits=1)
     _print_scores(scores)
     msg.good(f"Wrote the report to {output_dir}")
 
@@ -160,7 +197,7 @@ def descriptions_variant_cli(
     descriptions_path: Path = typer.Argument(..., help="Descriptions JSON {label: [description, ...]}", exists=True, dir_okay=False),
     data_path: Path = typer.Argument(..., help="Training .spacy file; its labels are covered", exists=True),
     output_path: Path = typer.Argument(..., help="Output JSON file", dir_okay=False),
-    variant: str = typer.Option("full", "--variant", help="full | one (first per label) | names (label names only)"),
+    variant: Variant = typer.Option(Variant.full, "--variant", help="full | one (first per label) | names (label names only)"),
     none_label: str = typer.Option("None", "--none-label", help="The no-relation label"),
 ) -> None:
     """Write the description set of a variant, covering every label in the data
@@ -171,11 +208,11 @@ def descriptions_variant_cli(
     from ..formats.docbin import read_docbin
 
     labels = {r["label"] for doc in read_docbin(data_path) for r in doc._.relations}
-    result = description_variant(load_descriptions(descriptions_path), labels, variant, none_label)
+    result = description_variant(load_descriptions(descriptions_path), labels, variant.value, none_label)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_path, result)
     n_desc = sum(len(v) for v in result.values())
-    msg.good(f"Wrote {len(result)} relations, {n_desc} descriptions ({variant}) to {output_path}")
+    msg.good(f"Wrote {len(result)} relations, {n_desc} descriptions ({variant.value}) to {output_path}")
 
 
 @app.command("compare")
@@ -187,10 +224,8 @@ def compare_cli(
     """Compare runs over seeds: Acc / P / R / F1 as mean ± sample std per run."""
     from .compare import collect_runs, comparison_table, summarize_runs
 
-    try:
+    with _fails_as("Nothing to compare"):
         runs = collect_runs(metrics_root)
-    except ValueError as err:
-        msg.fail("Nothing to compare", str(err), exits=1)
     table = comparison_table(summarize_runs(runs), [r for r in order.split(",") if r])
     print(table)
     if output_path is not None:
@@ -212,8 +247,8 @@ def convert_prodigy_cli(
         None, "--images-dir", help="Folder for relative image paths (default: the input file's folder)", file_okay=False
     ),
     none_label: str = typer.Option("None", "--none-label", help="Label of the span pairs no relation joins"),
-    on_error: str = typer.Option(
-        "raise", "--on-error", help="Malformed tasks: 'raise' or 'skip' (and report)"
+    on_error: OnError = typer.Option(
+        OnError.raise_, "--on-error", help="Malformed tasks: 'raise' or 'skip' (and report)"
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar"),
 ) -> None:
@@ -222,15 +257,10 @@ def convert_prodigy_cli(
     joins them)."""
     from ..formats.prodigy import convert_prodigy
 
-    if on_error not in ("raise", "skip"):
-        msg.fail(f"--on-error must be 'raise' or 'skip', not {on_error!r}", exits=1)
-    try:
-        with warnings.catch_warnings():
-            # The summary below reports skipped tasks, unanswered tasks and missing images.
-            warnings.simplefilter("ignore", UserWarning)
-            stats = convert_prodigy(input_path, output_path, images_dir, none_label, on_error, progress)
-    except ValueError as err:
-        msg.fail("Conversion failed", str(err), exits=1)
+    with _fails_as("Conversion failed"), warnings.catch_warnings():
+        # The summary below reports skipped tasks, unanswered tasks and missing images.
+        warnings.simplefilter("ignore", UserWarning)
+        stats = convert_prodigy(input_path, output_path, images_dir, none_label, on_error.value, progress)
     _print_prodigy_summary(stats, output_path)
 
 
@@ -272,10 +302,8 @@ def export_prodigy_cli(
     them in Prodigy (`prodigy rel.manual DATASET blank:en OUTPUT.jsonl ...`)."""
     from ..formats.prodigy import export_prodigy
 
-    try:
+    with _fails_as("Export failed"):
         stats = export_prodigy(model, data_path, output_path, images_dir, batch_size, gpu_id)
-    except (ValueError, OSError) as err:
-        msg.fail("Export failed", str(err), exits=1)
     msg.good(f"Wrote {stats['n_docs']} tasks ({stats['n_relations']} predicted relations) to {output_path}")
     rows = [(label, n) for label, n in stats["labels"].items()]
     if rows:
@@ -309,15 +337,13 @@ def descriptions_expand_cli(
     from .llm_descriptions import expand_descriptions, load_code
 
     cache_dir = cache_dir if cache_dir is not None else output_path.parent / "llm_cache"
-    try:
+    with _fails_as("Could not expand the descriptions", (ValueError, ImportError)):
         if code_path is not None:
             load_code(code_path)
         result, n_new = expand_descriptions(
             input_path, config_path, n=n, examples=examples_path, none_label=none_label,
             cache_dir=cache_dir, template=template_path, progress=progress,
         )
-    except (ValueError, ImportError) as err:
-        msg.fail("Could not expand the descriptions", str(err), exits=1)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_path, result)
     n_total = sum(len(texts) for texts in result.values())
@@ -335,7 +361,7 @@ def annotate_cli(
     model: str = typer.Argument(..., help="Pipeline: a folder or a package name"),
     input_path: str = typer.Argument(..., help="JSONL (text, entities, image, ...) or .spacy file; --backend ray: JSONL, also s3://..."),
     output_path: str = typer.Argument(..., help="JSONL or .spacy file; one line (doc) per input line, in order"),
-    backend: str = typer.Option("local", "--backend", help="local (nlp.pipe) | ray (Ray Data actor pool)"),
+    backend: Backend = typer.Option(Backend.local, "--backend", help="local (nlp.pipe) | ray (Ray Data actor pool)"),
     images_dir: Optional[str] = typer.Option(None, "--images-dir", help="Folder for relative image paths (default: the input's folder)"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU (ray: >= 0 gives each actor GPUs)"),
@@ -352,14 +378,12 @@ def annotate_cli(
     from .annotate import annotate
 
     options: Dict[str, Any] = {"images_dir": images_dir, "batch_size": batch_size, "gpu_id": gpu_id, "strict": strict, "progress": progress}
-    if backend == "ray":
+    if backend is Backend.ray:
         options.update(concurrency=concurrency, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor, ray_address=ray_address)
     else:
         options.update(n_process=n_process)
-    try:
-        summary = annotate(model, input_path, output_path, backend=backend, **options)
-    except (ValueError, OSError) as err:
-        msg.fail("Annotation failed", str(err), exits=1)
+    with _fails_as("Annotation failed"):
+        summary = annotate(model, input_path, output_path, backend=backend.value, **options)
     _print_annotate_summary(summary, output_path)
 
 
@@ -395,10 +419,8 @@ def visualize_cli(
     of DATA below and the mismatches marked."""
     from .visualize import visualize
 
-    try:
+    with _fails_as("Visualization failed"):
         counts = visualize(model, data_path, output_path, limit=limit, images_dir=images_dir)
-    except (ValueError, OSError) as err:
-        msg.fail("Visualization failed", str(err), exits=1)
     summary = f"{counts['n_docs']} docs, {counts['n_predicted']} predicted relations"
     if counts["n_gold"] or counts["n_mismatches"]:
         summary += f", {counts['n_gold']} gold, {counts['n_mismatches']} mismatches"
@@ -411,6 +433,7 @@ app.add_typer(zeroshot_app, name="zeroshot")
 
 
 @zeroshot_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_fails_as("Zero-shot run failed")
 def zeroshot_run_cli(
     ctx: typer.Context,
     data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
@@ -445,6 +468,7 @@ def zeroshot_run_cli(
 
 
 @zeroshot_app.command("transfer")
+@_fails_as("Zero-shot transfer failed")
 def zeroshot_transfer_cli(
     model: str = typer.Argument(..., help="A trained pipeline (e.g. the mnre-minilm recipe's)"),
     data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
@@ -470,6 +494,7 @@ def zeroshot_transfer_cli(
 
 
 @zeroshot_app.command("table")
+@_fails_as("Zero-shot table failed")
 def zeroshot_table_cli(
     output_dir: Path = typer.Argument(..., help="Folder of m{m}_seed{n}/metrics.json (from zeroshot run)", exists=True, file_okay=False),
     output_path: Optional[Path] = typer.Option(None, "--output", help="Also write the table to this Markdown file", dir_okay=False),
