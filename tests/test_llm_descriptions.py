@@ -1,11 +1,13 @@
-"""`descriptions expand`: descriptions written by an LLM of spacy-llm's registry.
+"""`descriptions expand` and its spacy-llm task, spacy_roc.RelationDescriptions.v1.
 
 The LLM is a deterministic fake registered in spacy-llm's llm_models registry (a
-stand-in for a remote API); it records every prompt it gets in CALLS. The REST tests
-use spacy-llm's real OpenAI model with `requests` replaced, so nothing goes out.
+stand-in for a remote API); it records every prompt it gets in CALLS, so the tests
+count the calls that spacy-llm's cache saves. The REST tests use spacy-llm's real
+OpenAI model with `requests` replaced by a fake API, so nothing goes out.
 """
 import hashlib
 import warnings
+from pathlib import Path
 from typing import Iterable, List
 
 import pytest
@@ -18,14 +20,14 @@ from spacy_llm.registry import registry  # noqa: E402
 
 from conftest import make_doc  # noqa: E402
 from spacy_roc.commands.cli import app  # noqa: E402
+from spacy_roc.commands.llm import expand_descriptions, make_descriptions_task, request_doc  # noqa: E402
+from spacy_roc.commands.llm.parser import MAX_DESCRIPTION_CHARS, new_descriptions, parse_response  # noqa: E402
 from spacy_roc.descriptions import NONE_DESCRIPTION  # noqa: E402
 from spacy_roc.formats.docbin import write_docbin  # noqa: E402
-from spacy_roc.commands.llm_descriptions import DEFAULT_TEMPLATE, MAX_DESCRIPTION_CHARS, LabelContext  # noqa: E402
-from spacy_roc.commands.llm_descriptions import ResponseCache, expand_descriptions, load_template  # noqa: E402
-from spacy_roc.commands.llm_descriptions import new_descriptions, parse_response, render_prompt  # noqa: E402
 
 CALLS: List[str] = []
 FAKE = "spacy_roc_test.FakeLLM.v1"
+TASK = "spacy_roc.RelationDescriptions.v1"
 N_LINES = 8
 
 
@@ -43,7 +45,7 @@ def fake_response(style: str, prompt: str) -> str:
 
 @registry.llm_models(FAKE)
 def make_fake_llm(style: str = "numbered"):
-    def fake_llm(prompts: Iterable[Iterable[str]]) -> List[List[str]]:
+    def fake_llm(prompts: Iterable[Iterable[str]]) -> Iterable[Iterable[str]]:
         responses = []
         for prompts_for_doc in prompts:
             for prompt in prompts_for_doc:
@@ -90,6 +92,11 @@ def corpus_path(tmp_path):
 def codes(record) -> List[str]:
     """The ROC codes of recorded warnings, in order."""
     return [str(w.message)[1:9] for w in record if str(w.message).startswith("[ROC_")]
+
+
+def cached(cache_dir) -> List[Path]:
+    """The requests in spacy-llm's cache (one .spacy batch per request)."""
+    return sorted(Path(cache_dir).rglob("*.spacy"))
 
 
 # -- expansion ------------------------------------------------------------------------
@@ -167,37 +174,42 @@ def test_new_descriptions_skip_existing_and_stop_at_n():
     assert new_descriptions(items, ["the head owns the tail."], 2) == ["New one.", "Another."]
 
 
-# -- cache ----------------------------------------------------------------------------
+# -- cache (spacy-llm's BatchCache) --------------------------------------------------
 
 
 def test_cache_makes_a_rerun_call_nothing(given_path, tmp_path):
     first, _ = expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
     assert len(CALLS) == 2
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    assert len(cached(tmp_path / "cache")) == 2
     CALLS.clear()
     second, n_new = expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
     assert CALLS == []
     assert second == first and n_new["owns"] == 3
 
 
-def test_cache_is_keyed_by_model_config_and_prompt(given_path, tmp_path):
+def test_cache_is_keyed_by_model_config_and_task(given_path, tmp_path):
     expand_descriptions(given_path, fake_config(), n=3, cache_dir=tmp_path / "cache")
     CALLS.clear()
     expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
-    assert len(CALLS) == 2  # another prompt
+    assert len(CALLS) == 2  # another n
     CALLS.clear()
     expand_descriptions(given_path, {"model": {"@llm_models": FAKE}}, n=2, cache_dir=tmp_path / "cache")
     assert len(CALLS) == 2  # another model config
-
-
-def test_unreadable_cache_entry_is_asked_again(given_path, tmp_path):
-    first, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
-    entry = sorted((tmp_path / "cache").glob("*.json"))[0]
-    entry.write_text("{cut short", encoding="utf8")
     CALLS.clear()
-    second, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
-    assert len(CALLS) == 1 and second == first
-    assert srsly.read_json(entry)["prompt"] == CALLS[0]
+    expand_descriptions(given_path, {"model": {"@llm_models": FAKE}}, n=2, cache_dir=tmp_path / "cache")
+    assert CALLS == []
+
+
+def test_cache_asks_again_for_a_changed_request_only(given_path, corpus_path, tmp_path):
+    expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    srsly.write_json(given_path, {**GIVEN, "drew": ["The head person drew the tail shape.", "A second one."]})
+    CALLS.clear()
+    result, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 1 and "A second one." in CALLS[0]
+    assert result["drew"][:2] == ["The head person drew the tail shape.", "A second one."]
+    CALLS.clear()
+    expand_descriptions(given_path, fake_config(), n=2, examples=corpus_path, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 2  # the examples are part of the requests
 
 
 # -- faults ---------------------------------------------------------------------------
@@ -211,7 +223,7 @@ def test_model_error_warns_and_keeps_descriptions(given_path, tmp_path):
     assert result["drew"] == GIVEN["drew"] and result["None"] == GIVEN["None"]
     assert result["owns"] == ["owns"]  # nothing to keep: its name (ROC_W305)
     assert sum(n_new.values()) == 0
-    assert not (tmp_path / "cache").exists()
+    assert cached(tmp_path / "cache") == []
 
 
 def test_unparsable_response_warns_and_is_not_cached(given_path, tmp_path):
@@ -221,6 +233,7 @@ def test_unparsable_response_warns_and_is_not_cached(given_path, tmp_path):
         assert codes(record) == ["ROC_W302", "ROC_W302", "ROC_W305"]
         assert result["drew"] == GIVEN["drew"]
     assert len(CALLS) == 4  # the rerun asked again
+    assert cached(tmp_path / "cache") == []
 
 
 def test_fewer_new_lines_than_asked_warns(given_path):
@@ -277,6 +290,10 @@ def test_broken_template(given_path, tmp_path):
     template.write_text("{{ label }} {{ unknown_variable }}", encoding="utf8")
     with pytest.raises(ValueError, match="ROC_E307.*unknown_variable"):
         expand_descriptions(given_path, fake_config(), template=template)
+    template.write_text("{% if label %}unclosed", encoding="utf8")
+    with pytest.raises(ValueError, match="ROC_E307.*TemplateSyntaxError"):
+        expand_descriptions(given_path, fake_config(), template=template)
+    assert CALLS == []
     template.write_text("Label {{ label }}; {{ n }} lines, please.", encoding="utf8")
     expand_descriptions(given_path, fake_config(), template=template)
     assert sorted(CALLS) == ["Label drew; 5 lines, please.", "Label owns; 5 lines, please."]
@@ -285,26 +302,47 @@ def test_broken_template(given_path, tmp_path):
 # -- a real REST model: OpenAI through spacy-llm, with `requests` replaced ----------
 
 
+class FakeOpenAI:
+    """Stands in for `requests` towards the OpenAI API: records the URLs requested;
+    offline, each request fails as without network; online, it answers like the API."""
+
+    def __init__(self) -> None:
+        self.made: List[str] = []
+        self.online = False
+
+    def get(self, url, **kwargs):
+        return self.respond(url, {"data": [{"id": "gpt-4o-mini"}]})
+
+    def post(self, url, json=None, **kwargs):
+        content = fake_response("numbered", json["messages"][0]["content"])
+        return self.respond(url, {"choices": [{"message": {"role": "assistant", "content": content}}]})
+
+    def respond(self, url, payload):
+        import requests
+
+        self.made.append(url)
+        if not self.online:
+            raise requests.ConnectionError("offline test")
+        response = requests.Response()
+        response.status_code, response._content = 200, srsly.json_dumps(payload).encode("utf8")
+        return response
+
+
 @pytest.fixture
-def requests_made(monkeypatch):
-    """The URLs requested through `requests`; each request fails as if offline."""
+def openai_api(monkeypatch):
     import requests
 
-    made: List[str] = []
-
-    def offline(url, *args, **kwargs):
-        made.append(url)
-        raise requests.ConnectionError("offline test")
-
-    monkeypatch.setattr(requests, "get", offline)
-    monkeypatch.setattr(requests, "post", offline)
-    return made
+    api = FakeOpenAI()
+    monkeypatch.setattr(requests, "get", api.get)
+    monkeypatch.setattr(requests, "post", api.post)
+    return api
 
 
 OPENAI = {"model": {"@llm_models": "spacy.GPT-4.v3", "name": "gpt-4o-mini"}}
+MODELS_URL, CHAT_URL = "https://api.openai.com/v1/models", "https://api.openai.com/v1/chat/completions"
 
 
-def test_missing_api_key_warns_per_label_and_output_is_input(monkeypatch, requests_made, tmp_path):
+def test_missing_api_key_warns_per_label_and_output_is_input(monkeypatch, openai_api, tmp_path):
     given = {"None": ["Nothing links them."], "drew": ["The head drew the tail."], "owns": ["The head owns the tail."]}
     srsly.write_json(tmp_path / "given.json", given)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -312,33 +350,60 @@ def test_missing_api_key_warns_per_label_and_output_is_input(monkeypatch, reques
         result, n_new = expand_descriptions(tmp_path / "given.json", OPENAI, n=3, cache_dir=tmp_path / "cache")
     assert codes(record) == ["ROC_W300", "ROC_W300"]
     assert "OPENAI_API_KEY" in str(record[0].message) and "'drew' keeps its 1" in str(record[0].message)
-    assert requests_made == []
+    assert openai_api.made == [MODELS_URL]  # spacy-llm's check when building, tried once
     assert result == given and sum(n_new.values()) == 0
 
 
-def test_unreachable_rest_model_warns_per_label(given_path, monkeypatch, requests_made):
+def test_unreachable_rest_model_warns_per_label(given_path, monkeypatch, openai_api):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with pytest.warns(UserWarning) as record:
         result, _ = expand_descriptions(given_path, OPENAI, n=3)
     assert codes(record) == ["ROC_W304", "ROC_W304", "ROC_W305"]
     assert "ConnectionError: offline test" in str(record[0].message)
-    assert requests_made == ["https://api.openai.com/v1/models"]  # built once, at the health check
+    assert openai_api.made == [MODELS_URL]  # built once, at the health check
     assert result["drew"] == GIVEN["drew"]
 
 
-def test_cached_rest_responses_need_no_key_and_no_request(given_path, monkeypatch, requests_made, tmp_path):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    cache = ResponseCache(tmp_path / "cache", OPENAI["model"])
-    template = load_template(DEFAULT_TEMPLATE)
-    for label in ("drew", "owns"):
-        prompt = render_prompt(template, label, LabelContext(), GIVEN[label], 2)
-        cache.set(prompt, f"1. The head {label} A.\n2. The head {label} B.")
+def test_cached_rest_responses_need_no_key_and_no_request(given_path, monkeypatch, openai_api, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    openai_api.online = True
+    first, _ = expand_descriptions(given_path, OPENAI, n=2, cache_dir=tmp_path / "cache")
+    assert openai_api.made == [MODELS_URL, CHAT_URL, CHAT_URL]
+    assert len(first["owns"]) == 2 and first["owns"][0].startswith("The head entity relates")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    openai_api.online, openai_api.made = False, []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result, n_new = expand_descriptions(given_path, OPENAI, n=2, cache_dir=tmp_path / "cache")
-    assert requests_made == []
-    assert result["owns"] == ["The head owns A.", "The head owns B."]
-    assert n_new == {"None": 0, "drew": 2, "owns": 2}
+        second, n_new = expand_descriptions(given_path, OPENAI, n=2, cache_dir=tmp_path / "cache")
+    assert openai_api.made == []  # the model was not even built
+    assert second == first and n_new == {"None": 0, "drew": 2, "owns": 2}
+
+
+# -- the task in spacy-llm's registry and `llm` pipe ---------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Task supports sharding")
+def test_task_runs_in_an_llm_pipe_from_config():
+    nlp = spacy.blank("en")
+    llm = nlp.add_pipe("llm", config={"task": {"@llm_tasks": TASK, "n": 2}, "model": {"@llm_models": FAKE}})
+    doc = llm(request_doc(nlp, "drew", ["The head person drew the tail shape."], ["PERSON -> SHAPE"]))
+    assert len(CALLS) == 1 and "PERSON -> SHAPE" in CALLS[0] and "exactly 2 new" in CALLS[0]
+    digest = hashlib.sha256(CALLS[0].encode("utf8")).hexdigest()[:8]
+    assert doc._.roc_descriptions == [f"The head entity relates to the tail entity (way {i} of {digest})." for i in (1, 2)]
+
+
+def test_task_factory_checks_n():
+    with pytest.raises(ValueError, match="ROC_E306"):
+        registry.resolve({"task": {"@llm_tasks": TASK, "n": 0}})
+    assert make_descriptions_task(n=3).n == 3
+
+
+def test_task_is_declared_as_an_entry_point():
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf8"))
+    target = pyproject["project"]["entry-points"]["spacy_llm_tasks"][TASK]
+    module, name = target.split(":")
+    assert getattr(__import__(module, fromlist=[name]), name) is registry.llm_tasks.get(TASK)
 
 
 # -- CLI ------------------------------------------------------------------------------
@@ -357,7 +422,7 @@ def test_cli_end_to_end(given_path, corpus_path, tmp_path):
     assert "3 relations, 6 descriptions (4 new)" in result.output
     written = srsly.read_json(output)
     assert written["drew"][0] == GIVEN["drew"][0] and len(written["drew"]) == 3
-    assert len(list((tmp_path / "out" / "llm_cache").glob("*.json"))) == 2
+    assert len(cached(tmp_path / "out" / "llm_cache")) == 2
     CALLS.clear()
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CALLS == [] and srsly.read_json(output) == written

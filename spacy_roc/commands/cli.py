@@ -324,20 +324,21 @@ def descriptions_expand_cli(
     n: int = typer.Option(5, "--n", min=1, help="New descriptions per label"),
     examples_path: Optional[Path] = typer.Option(None, "--examples", help=".spacy corpus for the entity types and example sentences of the prompts (default: INPUT, if it is a corpus)", exists=True, dir_okay=False),
     none_label: str = typer.Option("None", "--none-label", help="The no-relation label; never sent to the LLM"),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Response cache folder (default: llm_cache next to OUTPUT)", file_okay=False),
-    template_path: Optional[Path] = typer.Option(None, "--template", help="jinja2 prompt template (default: the one shipped in spacy_roc/prompts)", exists=True, dir_okay=False),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="spacy-llm's cache folder (default: llm_cache next to OUTPUT)", file_okay=False),
+    template_path: Optional[Path] = typer.Option(None, "--template", help="jinja2 prompt template (default: the task's, spacy_roc/commands/llm/descriptions.v1.jinja)", exists=True, dir_okay=False),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the labels"),
 ) -> None:
     """Add N descriptions per relation label, written by an LLM of spacy-llm, to a
     descriptions JSON. Every input description is kept; a label whose prompt fails
     (no API key, a model error, an unusable response) keeps what it had, with a
-    warning. Responses are cached, so a rerun calls the model only for what failed."""
+    warning. Runs the spacy-llm task spacy_roc.RelationDescriptions.v1 in spacy-llm's
+    llm pipe, whose cache makes a rerun call the model only for what failed."""
     import srsly
-
-    from .llm_descriptions import expand_descriptions, load_code
 
     cache_dir = cache_dir if cache_dir is not None else output_path.parent / "llm_cache"
     with _fails_as("Could not expand the descriptions", (ValueError, ImportError)):
+        from .llm import expand_descriptions, load_code
+
         if code_path is not None:
             load_code(code_path)
         result, n_new = expand_descriptions(
