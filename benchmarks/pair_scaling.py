@@ -72,7 +72,7 @@ def build_nlp(encoder: str, preset: str, text_dir: str, bf16: bool) -> spacy.Lan
     nlp = spacy.blank("en")
     text = {"@architectures": "spacy_roc.HFTextEncoder.v1", "name": text_dir, "max_length": 128}
     model: Dict[str, Any] = {
-        "@architectures": "spacy_roc.ROCModel.v1",
+        "@architectures": "spacy_roc.ROCModel.v2",
         "fusion_layers": 2,
         "bf16": bf16,
         "text_encoder": text,
@@ -80,7 +80,7 @@ def build_nlp(encoder: str, preset: str, text_dir: str, bf16: bool) -> spacy.Lan
         "pair_encoder": {"@architectures": "spacy_roc.InlineMarkers.v1"},
     }
     if encoder == "levitated":
-        model["pair_encoder"] = {"@architectures": "spacy_roc.LevitatedMarkers.v1", "max_length": 512}
+        model["pair_encoder"] = {"@architectures": "spacy_roc.LevitatedMarkers.v2", "max_length": 512}
     if encoder == "listener":
         trf = {
             "@architectures": "spacy-transformers.TransformerModel.v3",

@@ -58,7 +58,7 @@ LABELS = ["None", "left_of", "drawn_by", "gift_for"]
 def build_nlp(preset: str) -> spacy.Language:
     """A pipeline with the preset's encoders, initialized on a few fake examples."""
     nlp = spacy.blank("en")
-    model = {"@architectures": "spacy_roc.ROCModel.v1", "pair_encoder": {"@architectures": "spacy_roc.InlineMarkers.v1"}, **PRESETS[preset]}
+    model = {"@architectures": "spacy_roc.ROCModel.v2", "pair_encoder": {"@architectures": "spacy_roc.InlineMarkers.v1"}, **PRESETS[preset]}
     nlp.add_pipe("roc_relations", config={"model": model, "top_k": 2})
     docs = make_docs(nlp, 4, n_entities=3, image_size=32, seed=1)
     for doc in docs:

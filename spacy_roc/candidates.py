@@ -2,7 +2,9 @@
 
 A candidate function takes the doc, its entity spans and the entity-type pairs seen in
 training (or None, when nothing was learnt), and returns the ordered (head, tail) span
-pairs to classify. Swapping one is a config change:
+pairs to classify. A doc that lists its pairs in `doc._.relation_pairs` (the benchmark
+protocol; spacy_roc.Corpus.v1 lists the gold pairs) is scored on exactly those, and
+the candidate function is not asked. Swapping one is a config change:
 
     [components.roc_relations.candidates]
     @misc = "spacy_roc.all_pairs.v1"
@@ -15,7 +17,6 @@ from typing import Callable, Iterable, List, Optional, Set, Tuple
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from .errors import Warnings, warn
 
 Pair = Tuple[Span, Span]
 TypePairs = Optional[Set[Tuple[str, str]]]
@@ -32,9 +33,7 @@ def _same_span(a: Span, b: Span) -> bool:
 
 
 @registry.misc("spacy_roc.all_pairs.v1")
-def make_all_pairs(
-    max_distance: Optional[int] = None, restrict_types: bool = False
-) -> CandidateFunc:
+def make_all_pairs(max_distance: Optional[int] = None, restrict_types: bool = True) -> CandidateFunc:
     """All ordered pairs of distinct entity spans.
 
     max_distance (Optional[int]): Keep pairs at most this many tokens apart.
@@ -51,7 +50,7 @@ class AllPairs:
     """The candidate function of `spacy_roc.all_pairs.v1` (see make_all_pairs)."""
 
     max_distance: Optional[int] = None
-    restrict_types: bool = False
+    restrict_types: bool = True
 
     def __call__(self, doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
         unique = _dedupe(entities)
@@ -76,33 +75,3 @@ def _dedupe(spans: Iterable[Span]) -> List[Span]:
             seen.add((span.start, span.end))
             unique.append(span)
     return unique
-
-
-@registry.misc("spacy_roc.annotated_pairs.v1")
-def make_annotated_pairs() -> CandidateFunc:
-    """Exactly the pairs listed in `doc._.relation_pairs` (the benchmark protocol).
-    A span's label is taken from the matching entity span, if any. The pairs are an
-    input only: the predictions go to `doc._.relations`, so running the pipe twice
-    scores the same pairs. A doc without `relation_pairs` gets no pairs and warning
-    ROC_W011.
-
-    RETURNS (CandidateFunc): The candidate function.
-    """
-    return annotated_pairs
-
-
-def annotated_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
-    """The candidate function of `spacy_roc.annotated_pairs.v1` (see
-    make_annotated_pairs); a module-level function, so that it pickles."""
-    from .extensions import validate_record
-
-    listed = doc._.relation_pairs
-    if listed is None:
-        warn(Warnings.ROC_W011)
-        return []
-    labels = {(s.start, s.end): s.label_ for s in entities}
-    pairs = []
-    for head, tail in listed:
-        (hs, he), (ts, te) = validate_record(doc, {"head": head, "tail": tail, "label": ""})
-        pairs.append((Span(doc, hs, he, label=labels.get((hs, he), "")), Span(doc, ts, te, label=labels.get((ts, te), ""))))
-    return pairs

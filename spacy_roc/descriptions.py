@@ -1,25 +1,122 @@
-"""Relation descriptions: loading, validation and fallbacks.
+"""Relation descriptions: loading, validation, fallbacks, and the texts a relation is
+retrieved by.
 
-A description set is a JSON object ``{label: [description, ...]}``. Each description
-is a plain sentence that says what holds between the head and the tail entity.
+A descriptions file is a JSON object with one entry per relation label. An entry is
+either a list of descriptions, or an object:
+
+    {"/per/org/member_of": ["The head person is a member of the tail organization."],
+     "P26": {"name": "spouse",
+             "descriptions": ["the subject has the object as their spouse"],
+             "aliases": ["husband", "wife", "married to"],
+             "head_types": ["a person"], "tail_types": ["a person"]}}
+
+- `name` (default: the label's words, e.g. "per org member of"; "no relation" for the
+  no-relation label), `descriptions` (sentences that say what holds between the head
+  and the tail) and `aliases` (other names) are the relation's texts. The relation's
+  vector is the normalised mean of the unit vectors of its texts, each encoded by
+  the frozen label encoder; in training, each step uses one of its texts, drawn at
+  random.
+- `head_types` and `tail_types` (optional, both or neither) say which entities each
+  side takes; they are matched against the pair's entities (see `type_weight` of
+  `spacy_roc.ROCModel.v2`).
 """
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import srsly
 
 from .errors import Errors, Warnings, warn
 
-Descriptions = Dict[str, List[str]]
-
 NONE_DESCRIPTION = "There is no relation between the head entity and the tail entity."
+NONE_NAME = "no relation"
+FIELDS = ("name", "descriptions", "aliases", "head_types", "tail_types")
 
 
-def load_descriptions(source: Union[str, Path, Dict]) -> Descriptions:
-    """Read and clean a description set from a JSON file or a dict.
+@dataclass(frozen=True)
+class Relation:
+    """What a relation is retrieved by (see the module docstring).
+
+    name (str): Its name.
+    descriptions (Tuple[str, ...]): Its descriptions.
+    aliases (Tuple[str, ...]): Other names.
+    head_types (Tuple[str, ...]): The entity types its head takes (may be empty).
+    tail_types (Tuple[str, ...]): The entity types its tail takes (may be empty).
+    """
+
+    name: str
+    descriptions: Tuple[str, ...]
+    aliases: Tuple[str, ...] = ()
+    head_types: Tuple[str, ...] = ()
+    tail_types: Tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> Tuple[str, ...]:
+        """The name, the descriptions and the aliases, without repeats."""
+        return tuple(dict.fromkeys((self.name, *self.descriptions, *self.aliases)))
+
+    @property
+    def typed(self) -> bool:
+        """Whether it names the entity types of both sides."""
+        return bool(self.head_types and self.tail_types)
+
+    def to_json(self) -> Dict[str, Any]:
+        """The entry of a descriptions file (JSON-safe)."""
+        return {field: list(value) if isinstance(value, tuple) else value for field, value in asdict(self).items()}
+
+
+def make_relation(
+    label: str,
+    descriptions: Union[str, Iterable[str]] = (),
+    none_label: str = "None",
+    *,
+    name: Optional[str] = None,
+    aliases: Iterable[str] = (),
+    head_types: Iterable[str] = (),
+    tail_types: Iterable[str] = (),
+) -> Relation:
+    """A relation from its texts, cleaned (see clean_descriptions).
+
+    label (str): The relation label.
+    descriptions (Union[str, Iterable[str]]): Its descriptions (one or several).
+    none_label (str): The no-relation label.
+    name (Optional[str]): Its name; by default made from the label.
+    aliases, head_types, tail_types (Iterable[str]): See Relation.
+    RETURNS (Relation): The relation.
+    RAISES (ValueError): ROC_E010 without any description, name or alias; ROC_E039
+        with types for one side only.
+    """
+    given_name = name.strip() if isinstance(name, str) and name.strip() else None
+    cleaned = clean_descriptions(label, descriptions, required=given_name is None and not aliases)
+    relation = Relation(
+        given_name or label_name(label, none_label),
+        tuple(cleaned),
+        tuple(clean_descriptions(label, aliases, required=False)),
+        tuple(clean_descriptions(label, head_types, required=False)),
+        tuple(clean_descriptions(label, tail_types, required=False)),
+    )
+    if bool(relation.head_types) != bool(relation.tail_types):
+        raise ValueError(Errors.ROC_E039.format(label=label))
+    return relation
+
+
+def relation_from_json(label: str, entry: Any, none_label: str = "None") -> Relation:
+    """A relation from its entry in a descriptions file: a list of descriptions, one
+    description, or an object with the fields of Relation (ROC_E013 otherwise)."""
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - set(FIELDS))
+        if unknown:
+            raise ValueError(Errors.ROC_E040.format(label=label, fields=unknown, known=list(FIELDS)))
+        return make_relation(label, entry.get("descriptions", ()), none_label, **{k: v for k, v in entry.items() if k != "descriptions"})
+    return make_relation(label, entry, none_label)
+
+
+def load_relations(source: Union[str, Path, Dict], none_label: str = "None") -> Dict[str, Relation]:
+    """Read and clean a descriptions file (see the module docstring).
 
     source (Union[str, Path, Dict]): Path of a JSON file, or the dict itself.
-    RETURNS (Dict[str, List[str]]): Cleaned descriptions, in file order.
+    none_label (str): The no-relation label.
+    RETURNS (Dict[str, Relation]): The relations, in file order.
     RAISES (ValueError): ROC_E013/ROC_E014/ROC_E010 for a malformed or missing source.
     """
     data = source
@@ -30,90 +127,93 @@ def load_descriptions(source: Union[str, Path, Dict]) -> Descriptions:
         data = srsly.read_json(path)
     if not isinstance(data, dict):
         raise ValueError(Errors.ROC_E013.format(type=type(data).__name__, source=source))
-    return {str(label): clean_descriptions(label, texts) for label, texts in data.items()}
+    return {str(label): relation_from_json(str(label), entry, none_label) for label, entry in data.items()}
 
 
-def clean_descriptions(label: str, texts: Union[str, Iterable[str]]) -> List[str]:
-    """Strip, drop empty and duplicate descriptions (with a warning).
+def load_descriptions(source: Union[str, Path, Dict], none_label: str = "None") -> Dict[str, List[str]]:
+    """The descriptions of each relation of a descriptions file, {label: [...]}."""
+    return {label: list(relation.descriptions) for label, relation in load_relations(source, none_label).items()}
+
+
+def clean_descriptions(label: str, texts: Union[str, Iterable[str]], required: bool = True) -> List[str]:
+    """Strip, drop empty and duplicate texts (with a warning).
 
     label (str): The relation label.
-    texts (Union[str, Iterable[str]]): One description or several.
-    RETURNS (List[str]): The cleaned descriptions.
-    RAISES (ValueError): ROC_E010 if none is left.
+    texts (Union[str, Iterable[str]]): One text or several.
+    required (bool): At least one text must be left (ROC_E010).
+    RETURNS (List[str]): The cleaned texts.
     """
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Iterable):
         raise ValueError(Errors.ROC_E010.format(label=label))
-    raw = [t for t in texts]
+    raw = list(texts)
     cleaned: List[str] = []
     for text in raw:
         text = text.strip() if isinstance(text, str) else ""
         if text and text not in cleaned:
             cleaned.append(text)
-    if not cleaned:
+    if required and not cleaned:
         raise ValueError(Errors.ROC_E010.format(label=label))
     if len(cleaned) < len(raw):
         warn(Warnings.ROC_W005.format(label=label, n_dropped=len(raw) - len(cleaned)))
     return cleaned
 
 
-def label_as_description(label: str, none_label: str) -> str:
-    """A fallback description made from the label name itself, e.g.
-    "/per/org/member_of" -> "per org member of"."""
+def label_name(label: str, none_label: str) -> str:
+    """A relation's default name, made from its label, e.g. "/per/org/member_of" ->
+    "per org member of"; "no relation" for the no-relation label."""
     if label == none_label:
-        return NONE_DESCRIPTION
+        return NONE_NAME
     words = label.replace("/", " ").replace("_", " ").replace("-", " ").split()
     return " ".join(words) if words else label
 
 
-def complete_descriptions(
-    descriptions: Descriptions, labels: Iterable[str], none_label: str
-) -> Descriptions:
-    """Order the relation set (no-relation label first) and give every label seen in
-    the data a description, falling back to its name with a warning.
+def label_as_description(label: str, none_label: str) -> str:
+    """A fallback description made from the label name itself (a sentence for the
+    no-relation label)."""
+    return NONE_DESCRIPTION if label == none_label else label_name(label, none_label)
 
-    descriptions (Dict[str, List[str]]): The given descriptions.
+
+def complete_relations(relations: Dict[str, Relation], labels: Iterable[str], none_label: str) -> Dict[str, Relation]:
+    """Order the relation set (no-relation label first) and give every label seen in
+    the data a relation, falling back to its name with a warning (ROC_W003).
+
+    relations (Dict[str, Relation]): The given relations.
     labels (Iterable[str]): Labels seen in the training data.
     none_label (str): The no-relation label.
-    RETURNS (Dict[str, List[str]]): The complete relation set.
+    RETURNS (Dict[str, Relation]): The complete relation set.
     """
-    result: Descriptions = {}
-    for label in [none_label, *descriptions, *sorted(set(labels))]:
+    result: Dict[str, Relation] = {}
+    for label in [none_label, *relations, *sorted(set(labels))]:
         if label in result:
             continue
-        if label in descriptions:
-            result[label] = list(descriptions[label])
-        else:
+        if label not in relations:
             fallback = label_as_description(label, none_label)
             warn(Warnings.ROC_W003.format(label=label, description=fallback))
-            result[label] = [fallback]
+            relations = {**relations, label: make_relation(label, [fallback], none_label)}
+        result[label] = relations[label]
     return result
 
 
 VARIANTS = ("full", "one", "names")
 
 
-def description_variant(
-    descriptions: Descriptions, labels: Iterable[str], variant: str, none_label: str
-) -> Descriptions:
-    """A description set for an ablation of relation semantics.
+def description_variant(relations: Dict[str, Relation], labels: Iterable[str], variant: str, none_label: str) -> Dict[str, Relation]:
+    """A relation set for an ablation of relation semantics.
 
-    descriptions (Dict[str, List[str]]): The full description set.
+    relations (Dict[str, Relation]): The full relation set.
     labels (Iterable[str]): Labels seen in the data (added with name fallbacks).
-    variant (str): "full" (all descriptions), "one" (the first per label) or
-        "names" (the label name only, e.g. "per org member of"; "no relation" for
-        the no-relation label).
+    variant (str): "full" (all texts), "one" (the name and the first description)
+        or "names" (the name only).
     none_label (str): The no-relation label.
-    RETURNS (Dict[str, List[str]]): The description set of the variant.
+    RETURNS (Dict[str, Relation]): The relation set of the variant.
     """
     if variant not in VARIANTS:
         raise ValueError(Errors.ROC_E026.format(value=variant, variants=list(VARIANTS)))
-    complete = complete_descriptions(descriptions, labels, none_label)
+    complete = complete_relations(relations, labels, none_label)
     if variant == "full":
         return complete
     if variant == "one":
-        return {label: texts[:1] for label, texts in complete.items()}
-    names = {label: [label_as_description(label, none_label)] for label in complete}
-    names[none_label] = ["no relation"]
-    return names
+        return {label: Relation(r.name, r.descriptions[:1], (), r.head_types, r.tail_types) for label, r in complete.items()}
+    return {label: Relation(r.name, (), (), r.head_types, r.tail_types) for label, r in complete.items()}

@@ -9,6 +9,7 @@ from spacy.training import Example
 
 from .candidates import CandidateFunc
 from .errors import Errors, Warnings, warn
+from .descriptions import Relation
 from .extensions import validate_record
 
 Pair = Tuple[Span, Span]
@@ -17,22 +18,22 @@ TypePairs = Optional[Set[Tuple[str, str]]]
 
 @dataclass(frozen=True)
 class RelationSet:
-    """The relations to retrieve: labels and their descriptions (hashable, so it can
-    key the model's prototype cache).
+    """The relations to retrieve: labels and what each is retrieved by (hashable, so
+    it can key the model's cache of label vectors).
 
     labels (Tuple[str, ...]): The labels, the no-relation label first.
-    descriptions (Tuple[Tuple[str, ...], ...]): The descriptions of each label.
+    relations (Tuple[Relation, ...]): The relation of each label.
     """
 
     labels: Tuple[str, ...]
-    descriptions: Tuple[Tuple[str, ...], ...]
+    relations: Tuple[Relation, ...]
 
     @classmethod
-    def from_dict(cls, relations: Dict[str, Sequence[str]]) -> "RelationSet":
+    def from_dict(cls, relations: Dict[str, Relation]) -> "RelationSet":
         if not relations:
             raise ValueError(Errors.ROC_E018)
         labels = tuple(relations)
-        return cls(labels, tuple(tuple(relations[label]) for label in labels))
+        return cls(labels, tuple(relations[label] for label in labels))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -78,8 +79,10 @@ def entity_spans(doc: Doc, spans_key: Optional[str]) -> List[Span]:
 def candidate_pairs(
     docs: Iterable[Doc], candidates: CandidateFunc, spans_key: Optional[str], type_pairs: TypePairs
 ) -> List[List[Pair]]:
-    """The candidate pairs of each doc; ROC_W010 once for the batch's entities that
-    have no label (they are marked with an empty type).
+    """The pairs to score in each doc: the pairs listed in `doc._.relation_pairs`
+    when the doc has them (e.g. the gold pairs of a benchmark, listed by
+    spacy_roc.Corpus.v1), else those the candidate function proposes; ROC_W010 once
+    for the batch's entities that have no label (they are marked with an empty type).
 
     docs (Iterable[Doc]): The docs.
     candidates (CandidateFunc): The candidate function.
@@ -87,11 +90,26 @@ def candidate_pairs(
     type_pairs (Optional[Set[Tuple[str, str]]]): Entity-type pairs seen in training.
     RETURNS (List[List[Tuple[Span, Span]]]): The pairs per doc.
     """
-    pairs = [candidates(doc, entity_spans(doc, spans_key), type_pairs) for doc in docs]
+    pairs = []
+    for doc in docs:
+        entities = entity_spans(doc, spans_key)
+        listed = doc._.relation_pairs
+        pairs.append(listed_pairs(doc, listed, entities) if listed is not None else candidates(doc, entities, type_pairs))
     unlabelled = {(i, s.start, s.end): s for i, doc_pairs in enumerate(pairs) for pair in doc_pairs for s in pair if not s.label_}
     if unlabelled:
         example = next(iter(unlabelled.values())).text
         warn(Warnings.ROC_W010.format(n=len(unlabelled), example=example))
+    return pairs
+
+
+def listed_pairs(doc: Doc, listed: Iterable[Sequence[Sequence[int]]], entities: List[Span]) -> List[Pair]:
+    """The (head, tail) spans of listed token offsets; a span's label is the matching
+    entity's (ROC_E015 for offsets outside the doc or a head equal to its tail)."""
+    labels = {(s.start, s.end): s.label_ for s in entities}
+    pairs = []
+    for head, tail in listed:
+        (hs, he), (ts, te) = validate_record(doc, {"head": head, "tail": tail, "label": ""})
+        pairs.append((Span(doc, hs, he, label=labels.get((hs, he), "")), Span(doc, ts, te, label=labels.get((ts, te), ""))))
     return pairs
 
 

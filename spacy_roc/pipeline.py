@@ -17,19 +17,20 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
 from .candidates import CandidateFunc
-from .descriptions import clean_descriptions, complete_descriptions, label_as_description, load_descriptions
+from .descriptions import Relation, complete_relations, label_as_description, load_relations, make_relation, relation_from_json
 from .errors import Errors, Warnings, warn
 from .alignment import gold_indices
 from .extensions import install_extensions, predicted_records
 from .images import ImageReader
 from .inputs import RelationBatch, RelationSet, candidate_pairs, scan_relations
-from .model.roc_model import clear_prototypes, is_initialized, use_params
+from .model.roc_model import blend, is_initialized, use_params
 
 default_model_config = """
 [model]
-@architectures = "spacy_roc.ROCModel.v1"
+@architectures = "spacy_roc.ROCModel.v2"
 head = "retrieval"
 fusion_layers = 2
+type_weight = 0.2
 temperature = 0.05
 bf16 = true
 max_pairs_per_batch = 256
@@ -139,20 +140,33 @@ class RelationRetriever(TrainablePipe):
     @property
     def relations(self) -> Dict[str, List[str]]:
         """The current relation set {label: [descriptions]}."""
-        return {label: list(texts) for label, texts in self.cfg["relations"].items()}
+        return {label: list(relation.descriptions) for label, relation in self.relation_set.items()}
+
+    @property
+    def relation_set(self) -> Dict[str, Relation]:
+        """The current relations {label: Relation}, with their names, descriptions,
+        aliases and entity types."""
+        return {label: relation_from_json(label, entry, self.none_label) for label, entry in self.cfg["relations"].items()}
 
     @property
     def labels(self) -> Tuple[str, ...]:
         """The relation labels, the no-relation label included."""
         return tuple(self.cfg["relations"])
 
-    def add_relation(self, label: str, descriptions: Sequence[str], overwrite: bool = False) -> None:
+    def add_relation(
+        self, label: str, descriptions: Sequence[str] = (), overwrite: bool = False, *, name: Optional[str] = None,
+        aliases: Sequence[str] = (), head_types: Sequence[str] = (), tail_types: Sequence[str] = (),
+    ) -> None:
         """Add a relation at inference, by description alone (zero-shot); overwrite
-        replaces the descriptions of an existing label."""
+        replaces an existing label's. `name`, `aliases` and the entity types of each
+        side (`head_types`, `tail_types`) are optional (see spacy_roc.descriptions)."""
         self._require_open_set()
         if label in self.cfg["relations"] and not overwrite:
             raise ValueError(Errors.ROC_E009.format(label=label))
-        self.cfg["relations"][label] = clean_descriptions(label, descriptions)
+        relation = make_relation(
+            label, descriptions, self.none_label, name=name, aliases=aliases, head_types=head_types, tail_types=tail_types
+        )
+        self.cfg["relations"][label] = relation.to_json()
 
     def remove_relation(self, label: str) -> None:
         """Remove a relation from the retrieved set (the no-relation label stays)."""
@@ -169,6 +183,14 @@ class RelationRetriever(TrainablePipe):
         self.add_relation(label, [label_as_description(label, self.none_label)])
         return 1
 
+    def blend(self, mix: float) -> None:
+        """Blend the trained weights with the pretrained text encoder's (WiSE-FT):
+        `mix` = 1 keeps them, 0 gives the untrained model (see the README, "Relations
+        by description"). Choose `mix` on relations held out of training, e.g. with
+        `python -m spacy_roc blend`."""
+        blend(self.model, mix)
+        self.cfg["blend"] = self.cfg.get("blend", 1.0) * mix
+
     def _require_open_set(self) -> None:
         """The classifier head has one output per label: its label set is fixed."""
         if self.model.attrs["head"] != "retrieval":
@@ -182,7 +204,7 @@ class RelationRetriever(TrainablePipe):
         pairs = candidate_pairs(docs, self.candidates, self.spans_key, type_pairs)
         wanted = [bool(doc_pairs) and self.model.attrs["uses_images"] for doc_pairs in pairs]
         images, image_index = self.images.read(docs, wanted)
-        return RelationBatch(docs, pairs, images, image_index, RelationSet.from_dict(self.cfg["relations"]))
+        return RelationBatch(docs, pairs, images, image_index, RelationSet.from_dict(self.relation_set))
 
     def predict(self, docs: Iterable[Doc]) -> Scores:
         """Score the candidate pairs of a batch of docs.
@@ -210,7 +232,9 @@ class RelationRetriever(TrainablePipe):
     ) -> Dict[str, float]:
         """Learn from examples with gold relations on the reference: InfoNCE over all
         relations (retrieval) or cross-entropy over the labels (classifier). `drop` is
-        the dropout rate of the fusion layers and the pair MLP."""
+        the dropout rate of the fusion layers and the residual head. A batch is run
+        in parts of at most the model's max_pairs_per_batch pairs (whole docs), whose
+        gradients add up to the batch's, so memory stays bounded."""
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
@@ -219,19 +243,39 @@ class RelationRetriever(TrainablePipe):
         if batch.n_pairs == 0:
             return losses
         set_dropout_rate(self.model, drop)
-        logits, backprop = self.model.begin_update(batch)
-        loss, d_logits = self.get_loss(examples, (batch.pairs, logits))
-        backprop(d_logits)
+        gold = gold_indices(examples, batch.pairs, self.labels, self.none_label)
+        for part, start in self._parts(batch):
+            logits, backprop = self.model.begin_update(part)
+            loss, d_logits = self._loss(gold[start : start + part.n_pairs], logits)
+            backprop(d_logits * (part.n_pairs / batch.n_pairs))
+            losses[self.name] += loss * part.n_pairs / batch.n_pairs
         if sgd is not None:
             self.finish_update(sgd)
-        losses[self.name] += loss
         return losses
+
+    def _parts(self, batch: RelationBatch) -> Iterator[Tuple[RelationBatch, int]]:
+        """Consecutive docs of a batch with at most max_pairs_per_batch pairs together
+        (a doc with more on its own), and the index of each part's first pair. With a
+        shared transformer the batch stays whole: its listener expects the batch's docs."""
+        limit = self.model.attrs["max_pairs_per_batch"] if self.model.attrs["split_training"] else batch.n_pairs
+        start, first_pair = 0, 0
+        while start < len(batch.docs):
+            end, n_pairs = start + 1, len(batch.pairs[start])
+            while end < len(batch.docs) and n_pairs + len(batch.pairs[end]) <= limit:
+                n_pairs += len(batch.pairs[end])
+                end += 1
+            docs = slice(start, end)
+            part = RelationBatch(batch.docs[docs], batch.pairs[docs], batch.images, batch.image_index[docs], batch.relations)
+            yield part, first_pair
+            start, first_pair = end, first_pair + n_pairs
 
     def get_loss(self, examples: Iterable[Example], scores: Scores) -> Tuple[float, Floats2d]:
         """Cross-entropy of the pairs' logits (n_pairs, n_relations) against their
         gold labels, on the model's device. RETURNS: the mean loss and its gradient."""
         pairs, logits = scores
-        gold = gold_indices(examples, pairs, self.labels, self.none_label)
+        return self._loss(gold_indices(examples, pairs, self.labels, self.none_label), logits)
+
+    def _loss(self, gold: List[int], logits: Floats2d) -> Tuple[float, Floats2d]:
         xp = self.model.ops.xp
         rows, truth = xp.arange(len(gold)), self.model.ops.asarray1i(gold)
         shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -243,9 +287,6 @@ class RelationRetriever(TrainablePipe):
         d_logits[rows, truth] -= 1.0
         return loss, d_logits / len(gold)
 
-    def finish_update(self, sgd: Optimizer) -> None:
-        self.model.finish_update(sgd)
-        clear_prototypes(self.model)
 
     def use_params(self, params: Dict[Any, Any]) -> Iterator[None]:
         """Use other weights inside the context, e.g. the optimizer's averages (a
@@ -257,17 +298,18 @@ class RelationRetriever(TrainablePipe):
         self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
         descriptions: Optional[Any] = None,
     ) -> None:
-        """Set up the relation set from the descriptions (a JSON file or dict
-        {label: [description, ...]}) and the data, learn the entity-type pairs of
+        """Set up the relation set from the descriptions (a JSON file or dict, see
+        spacy_roc.descriptions) and the data, learn the entity-type pairs of
         relations, and load the pretrained encoders."""
         validate_get_examples(get_examples, "RelationRetriever.initialize")
-        given = load_descriptions(descriptions) if descriptions is not None else {}
+        given = load_relations(descriptions, self.none_label) if descriptions is not None else {}
         seen_labels, type_pairs = scan_relations(get_examples(), self.spans_key, self.none_label)
-        self.cfg["relations"] = complete_descriptions(given, seen_labels, self.none_label)
+        relations = complete_relations(given, seen_labels, self.none_label)
+        self.cfg["relations"] = {label: relation.to_json() for label, relation in relations.items()}
         self.cfg["type_pairs"] = sorted([list(p) for p in type_pairs])
         if seen_labels <= {self.none_label}:
             warn(Warnings.ROC_W008.format(none_label=self.none_label))
-        self.model.initialize(X=RelationBatch([], [], [], [], RelationSet.from_dict(self.cfg["relations"])))
+        self.model.initialize(X=RelationBatch([], [], [], [], RelationSet.from_dict(relations)))
 
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
         """Score a batch of examples with the configured scorer."""

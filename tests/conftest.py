@@ -74,7 +74,7 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 def model_config(bert_dir: Path, **overrides: Any) -> Dict[str, Any]:
     """Config of a tiny ROC model: local tiny BERT + timm test_vit at 32 px."""
     config = {
-        "@architectures": "spacy_roc.ROCModel.v1",
+        "@architectures": "spacy_roc.ROCModel.v2",
         "fusion_layers": 1,
         "bf16": False,
         "temperature": 0.1,

@@ -50,7 +50,7 @@ def test_add_pipe_with_defaults_builds_offline():
     pipe = nlp.add_pipe("roc_relations")
     assert pipe.labels == ()
     cfg = nlp.config["components"]["roc_relations"]
-    assert cfg["model"]["@architectures"] == "spacy_roc.ROCModel.v1"
+    assert cfg["model"]["@architectures"] == "spacy_roc.ROCModel.v2"
     assert cfg["model"]["text_encoder"]["name"] == "bert-base-uncased"
     assert cfg["model"]["image_encoder"]["name"] == "vit_base_patch16_224"
     # nothing is loaded at construction

@@ -21,7 +21,7 @@ from conftest import (
 from spacy_roc.inputs import RelationSet
 from spacy_roc.model.roc_model import get_network
 
-LEVITATED = {"@architectures": "spacy_roc.LevitatedMarkers.v1", "max_length": 512}
+LEVITATED = {"@architectures": "spacy_roc.LevitatedMarkers.v2", "max_length": 512}
 LISTENER = {
     "@architectures": "spacy-transformers.TransformerListener.v1",
     "grad_factor": 1.0,

@@ -42,7 +42,7 @@ spans_key = null
 @scorers = "spacy_roc.relation_scorer.v1"
 
 [components.roc_relations.model]
-@architectures = "spacy_roc.ROCModel.v1"
+@architectures = "spacy_roc.ROCModel.v2"
 fusion_layers = 1
 bf16 = false
 temperature = 0.1

@@ -2,7 +2,7 @@
 
 Shapes: B sequences, N tokens, Dt width.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -70,6 +70,10 @@ class Fusion(nn.Module):
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    def zero_init_outputs(self) -> List[nn.Linear]:
+        """The output projections of every residual branch (they start at zero)."""
+        return [linear for layer in self.layers for linear in (layer.out, layer.fc2)]
 
 
 def with_image(

@@ -19,9 +19,9 @@ class EntityGrounding(nn.Module):
     word embeddings, what it says without position or context) attends over the image
     patches with its own query and key projections; the attended grid locations of
     head and tail (rows and columns in [-1, 1]) and their difference are projected to
-    the pair-vector width, to be added to the pair vector. The locations are fixed coordinates, so the
-    pair vector carries a spatial signal from the first step and only "which patch is
-    this mention" has to be learnt.
+    the pair-vector width, to be added to the pair's query (the projection starts at
+    zero). The locations are fixed coordinates, so only "which patch is this
+    mention" has to be learnt.
 
     word_width (int): The width Dw of the mention vectors.
     width (int): The image-token width Dt.
@@ -33,6 +33,9 @@ class EntityGrounding(nn.Module):
         self.query = nn.Linear(word_width, width)
         self.key = nn.Linear(width, width)
         self.proj = nn.Linear(6, output_width)
+        # starts at zero: an untrained model's query is the pretrained text's
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
 
     def forward(
         self, head: Tensor, tail: Tensor, image: Optional[Tensor], keep: Optional[Tensor], grid: Optional[Grid]

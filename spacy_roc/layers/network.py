@@ -1,167 +1,155 @@
 """The ROC network: pair vectors (from a pair encoder, see `pairs.py`) scored against
-relation prototypes, or by a classifier.
+relation vectors from a frozen label encoder, or by a classifier.
 
-Shapes: P pairs, D descriptions, Ld wordpieces per description, R relations, Dt
-width, Do output width (= Dt).
+Retrieval score of a pair against a relation, with a = `type_weight`:
+
+    (1 - 2a) cos(query, relation) + a cos(head, head types) + a cos(tail, tail types)
+
+(RE-Matching's split into context and entity-type matching). A relation that names no
+entity types scores its context term in their place. The logits are a learnt scale
+times the score.
+
+Shapes: P pairs, T label texts, Lt wordpieces per text, R relations, Dt width.
 """
 import math
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .fusion import Fusion
-from .grounding import EntityGrounding
-from .image import ImageTokenizer
-from .pairs import EntityPooling, InlineMarkers, LevitatedMarkers
+from .pairs import PairEncoder, PairVectors
 
 
-class RelationEncoder(nn.Module):
-    """Descriptions mean-pooled, projected and normalised; a relation's prototype is
-    the normalised mean of its descriptions' vectors.
+class LabelEncoder(nn.Module):
+    """Label texts (names, descriptions, aliases, entity types) as unit vectors: the
+    mean of a Hugging Face encoder's states, as a sentence encoder pools them. The
+    encoder is frozen: it never trains, so a relation given by description alone is
+    encoded as the pretrained encoder encodes it.
 
-    text_model (nn.Module): A Hugging Face encoder (shared with the pairs, or not).
-    output_width (int): The output width Do.
+    text_model (nn.Module): A Hugging Face encoder.
     """
 
-    def __init__(self, text_model: nn.Module, output_width: int):
+    def __init__(self, text_model: nn.Module):
         super().__init__()
         self.text_model = text_model
-        self.proj = nn.Linear(text_model.config.hidden_size, output_width)
+        self.text_model.requires_grad_(False)
+        self.train(False)
 
-    def forward(self, desc_ids: Tensor, desc_mask: Tensor, desc_labels: Tensor, n_labels: int) -> Tensor:
-        """desc_ids, desc_mask (D, Ld); desc_labels (D,) relation of each
-        description. RETURNS (Tensor): prototypes (R, Do), unit length."""
-        states = self.text_model(input_ids=desc_ids, attention_mask=desc_mask).last_hidden_state
-        mask = desc_mask.unsqueeze(-1).to(states.dtype)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (D, Dt)
-        vectors = F.normalize(self.proj(pooled).float(), dim=-1)  # (D, Do)
-        protos = vectors.new_zeros(n_labels, vectors.shape[1]).index_add(0, desc_labels, vectors)
-        return F.normalize(protos, dim=-1)  # (R, Do)
+    def train(self, mode: bool = True) -> "LabelEncoder":
+        """Always in evaluation mode (no dropout): the encoder is frozen."""
+        return super().train(False)
+
+    def forward(self, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+        """text_ids, text_mask (T, Lt). RETURNS (Tensor): (T, Dt), unit length."""
+        states = self.text_model(input_ids=text_ids, attention_mask=text_mask).last_hidden_state
+        mask = text_mask.unsqueeze(-1).to(states.dtype)
+        return F.normalize(((states * mask).sum(1) / mask.sum(1).clamp(min=1.0)).float(), dim=-1)
+
+
+def group_vectors(vectors: Tensor, group: Tensor, n_groups: int) -> Tensor:
+    """The normalised mean of the unit vectors (T, Dt) of each group; group (T,) the
+    group of each vector. RETURNS (Tensor): (n_groups, Dt); zero for an empty group."""
+    total = vectors.new_zeros(n_groups, vectors.shape[1]).index_add(0, group, vectors)
+    return F.normalize(total, dim=-1)
+
+
+def retrieval_scores(pairs: PairVectors, labels: Dict[str, Tensor], type_weight: float) -> Tensor:
+    """The score of every pair against every relation (see the module docstring).
+    labels: relation, head_type, tail_type (R, Dt) unit vectors and typed (R,) bool.
+    RETURNS (Tensor): (P, R)."""
+    context = F.normalize(pairs.query, dim=-1) @ labels["relation"].t()  # (P, R)
+    if type_weight == 0.0:
+        return context
+    typed = labels["typed"].unsqueeze(0)  # (1, R)
+    head = torch.where(typed, F.normalize(pairs.head.float(), dim=-1) @ labels["head_type"].t(), context)
+    tail = torch.where(typed, F.normalize(pairs.tail.float(), dim=-1) @ labels["tail_type"].t(), context)
+    return (1.0 - 2.0 * type_weight) * context + type_weight * (head + tail)
 
 
 class ROCNetwork(nn.Module):
-    """Pair vectors scored by `scale * cos(pair, prototype)` against every relation
-    (retrieval), or by a linear classifier (the ablation).
+    """Pair vectors scored by `scale * score(pair, relation)` against every relation
+    (retrieval), or by a linear classifier over the pair's query (the ablation).
 
-    pairs (nn.Module): The pair encoder (InlineMarkers, LevitatedMarkers or
-        EntityPooling).
-    relations (Optional[RelationEncoder]): Description encoder (retrieval), or None.
+    pairs (PairEncoder): InlineMarkers, LevitatedMarkers or EntityPooling.
+    labels (LabelEncoder): The frozen label encoder (also the pretrained weights a
+        blend moves the pair side back towards).
     classifier (Optional[nn.Linear]): Linear head (the ablation), or None.
+    type_weight (float): The weight a of each entity-type match.
     temperature (float): Initial temperature; the learnt scale starts at 1 / temperature.
     bf16 (bool): bfloat16 autocast on CUDA.
     """
 
     def __init__(
         self,
-        pairs: nn.Module,
-        relations: Optional[RelationEncoder],
+        pairs: PairEncoder,
+        labels: LabelEncoder,
         classifier: Optional[nn.Linear],
+        type_weight: float,
         temperature: float,
         bf16: bool,
     ):
         super().__init__()
         self.pairs = pairs
-        self.relations = relations
+        self.labels = labels
         self.classifier = classifier
+        self.type_weight = type_weight
         # (1,): thinc's optimizers need parameters with at least one dimension
         self.log_scale = nn.Parameter(torch.full((1,), math.log(1.0 / temperature)))
         self.bf16 = bf16
 
-    def forward(
-        self,
-        pairs: Dict[str, Any],
-        desc_ids: Optional[Tensor] = None,
-        desc_mask: Optional[Tensor] = None,
-        desc_labels: Optional[Tensor] = None,
-        n_labels: int = 0,
-        prototypes: Optional[Tensor] = None,
-        dropout: float = 0.0,
-    ) -> Tensor:
-        """Score pairs (the pair encoder's inputs) against relations: the prototypes
-        are given (cached at inference) or encoded from the descriptions.
+    def forward(self, pairs: Dict[str, Tensor], labels: Optional[Dict[str, Tensor]] = None, dropout: float = 0.0) -> Tensor:
+        """Score pairs (the pair encoder's inputs) against relations (the label
+        vectors, see retrieval_scores; None with the classifier).
         RETURNS (Tensor): logits (P, R)."""
         with self._autocast(pairs):
-            vectors = self.pairs(**pairs, dropout=dropout)  # (P, Do)
+            vectors = self.pairs(**pairs, dropout=dropout)
         if self.classifier is not None:
-            return self.classifier(vectors.float())  # (P, R)
-        if prototypes is None:
-            prototypes = self.encode_relations(desc_ids, desc_mask, desc_labels, n_labels)
+            return self.classifier(vectors.query)  # (P, R)
         scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        return scale * F.normalize(vectors.float(), dim=-1) @ prototypes.t()  # (P, R)
+        return scale * retrieval_scores(vectors, labels, self.type_weight)  # (P, R)
 
-    def encode_relations(self, desc_ids: Tensor, desc_mask: Tensor, desc_labels: Tensor, n_labels: int) -> Tensor:
-        """RETURNS (Tensor): relation prototypes (R, Do)."""
-        with self._autocast({"desc_ids": desc_ids}):
-            return self.relations(desc_ids, desc_mask, desc_labels, n_labels)
+    def encode_texts(self, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+        """Label texts as unit vectors (T, Dt), without gradients."""
+        with torch.no_grad(), self._autocast({"text_ids": text_ids}):
+            return self.labels(text_ids, text_mask)
 
-    def _autocast(self, tensors: Dict[str, Any]) -> torch.autocast:
+    def _autocast(self, tensors: Dict[str, object]) -> torch.autocast:
         cuda = any(isinstance(t, Tensor) and t.is_cuda for t in tensors.values())
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16 and cuda)
 
 
-PAIR_ENCODERS = {"inline": InlineMarkers, "levitated": LevitatedMarkers, "pooling": EntityPooling}
+def blend(network: ROCNetwork, mix: float) -> Dict[str, Tensor]:
+    """The weights of a network blended with its pretrained state (WiSE-FT): the pair
+    side's text encoder moves `1 - mix` of the way back to the frozen label encoder's
+    weights (the pretrained ones), and every layer that starts at zero is scaled by
+    `mix`. mix = 1 keeps the trained network; mix = 0 gives the untrained one, which
+    scores pairs as the pretrained encoder does. The network is not changed.
 
-
-def build_network(
-    encoder: str,
-    text_model: Optional[nn.Module],
-    backbone: Optional[nn.Module],
-    relation_model: Optional[nn.Module],
-    *,
-    width: int,
-    head: str,
-    n_labels: int,
-    fusion_layers: int,
-    grounding: bool,
-    temperature: float,
-    bf16: bool,
-) -> ROCNetwork:
-    """Assemble a ROCNetwork from loaded encoders.
-
-    encoder (str): The pair encoder: "inline", "levitated" or "pooling".
-    text_model (Optional[nn.Module]): Hugging Face encoder of the pair texts (None
-        with "pooling", whose token states come from a shared transformer).
-    backbone (Optional[nn.Module]): timm image backbone, or None (text-only).
-    relation_model (Optional[nn.Module]): Separate description encoder, or None to
-        share the text encoder.
-    width (int): The state width Dt: the text encoder's, or the shared transformer's.
-    head (str): "retrieval" or "classifier".
-    n_labels (int): Relations (the classifier's outputs).
-    fusion_layers (int): FusionLayers; 0 with no image encoder.
-    grounding (bool): Add EntityGrounding (needs an image encoder).
-    temperature (float): Initial temperature.
-    bf16 (bool): bfloat16 autocast on CUDA.
-    RETURNS (ROCNetwork): The network.
+    RETURNS (Dict[str, Tensor]): The blended state dict.
     """
-    description_model = relation_model or text_model
-    image = ImageTokenizer(backbone, width) if backbone is not None else None
-    fusion = Fusion(width, _n_heads(text_model or description_model, width), fusion_layers)
-    ground = None
-    if grounding and image is not None:
-        word_width = width if encoder == "pooling" else text_model.get_input_embeddings().embedding_dim
-        ground = EntityGrounding(word_width, width, width)
-    if encoder == "pooling":
-        pairs = EntityPooling(width, description_model.get_input_embeddings(), image, fusion, ground)
-    else:
-        pairs = PAIR_ENCODERS[encoder](text_model, image, fusion, ground)
-    relations = RelationEncoder(description_model, width) if head == "retrieval" else None
-    classifier = nn.Linear(width, n_labels) if head == "classifier" else None
-    network = ROCNetwork(pairs, relations, classifier, temperature, bf16)
-    # what rebuilds the Hugging Face models of a saved network
-    network.configs = {"text": _config(text_model), "relation": _config(relation_model)}
-    return network
+    state = {name: value.detach().clone() for name, value in network.state_dict().items()}
+    text_model = getattr(network.pairs, "text_model", None)
+    if text_model is not None:
+        anchor = dict(network.labels.text_model.named_parameters())
+        for name, param in text_model.named_parameters():
+            key = f"pairs.text_model.{name}"
+            state[key] = anchor[name].detach() + mix * (param.detach() - anchor[name].detach())
+    for layer in network.pairs.zero_init_outputs():
+        for name, param in layer.named_parameters():
+            state[_state_name(network, param)] = mix * param.detach()
+    return state
 
 
-def _config(model: Optional[nn.Module]) -> Optional[Dict[str, Any]]:
-    return model.config.to_dict() if model is not None else None
+def _state_name(network: nn.Module, param: Tensor) -> str:
+    """The state-dict name of a parameter of the network."""
+    return next(name for name, other in network.named_parameters() if other is param)
 
 
-def _n_heads(model: nn.Module, width: int) -> int:
-    """The attention heads of the fusion layers: the text encoder's, if they divide
-    the width, else heads of 64 dimensions (or one)."""
-    heads = getattr(model.config, "num_attention_heads", 0) if model is not None else 0
+def n_fusion_heads(model: nn.Module, width: int) -> int:
+    """The attention heads of the fusion layers: the Hugging Face encoder's, if they
+    divide the width, else heads of 64 dimensions (or one)."""
+    heads = getattr(model.config, "num_attention_heads", 0)
     if heads and width % heads == 0:
         return heads
     return max(1, width // 64) if width % 64 == 0 else 1

@@ -1,18 +1,28 @@
-"""Pair encoders: how a pair's text reaches the fusion layers, and its pair vector.
+"""Pair encoders: how a pair's text reaches the fusion layers, and its vectors.
 
-- InlineMarkers: typed markers inline, one sequence per pair (the paper's setting).
-- LevitatedMarkers: one sequence per doc window: the text, then four typed marker
-  tokens per pair that share the position ids of their mentions' first and last
-  wordpieces (PURE / PL-Marker); the text never sees the markers, a pair's markers see
-  the text and each other.
+Every encoder returns `PairVectors`:
+- `query`: the pair's context vector. It is the mean of the text's states (the
+  pretrained sentence embedding, unit length) plus a residual read from the pair's
+  marker or entity states. The residual's output layer starts at zero, so an
+  untrained encoder's query is exactly the pretrained sentence embedding.
+- `head`, `tail`: the entities' own vectors (the mean state of each mention), for
+  matching the entity types a relation's description names.
+
+- InlineMarkers: typed markers inline, one sequence per pair (the paper's setting);
+  the query pools the marked sequence, so it knows which pair is asked about.
+- LevitatedMarkers: one sequence per doc window: the text, then two marker tokens per
+  pair (head and tail) at the position ids of the mentions' first wordpieces (PURE /
+  PL-Marker). A marker's input is the marker character's embedding plus the mean
+  embedding of the entity type's wordpieces and of the mention's own wordpieces. The
+  text never sees the markers; a pair's markers see the text and each other.
 - EntityPooling: entity states pooled from a shared transformer's token states,
   typed with the embedded type names, fused with the image once per doc.
 
-Each returns one vector per pair (P, Do). Shapes: P pairs, B sequences, L positions, N
-tokens, E entities, I distinct images, T image tokens, Ty entity types, K wordpieces
-per type name, Dt width, Dw word-embedding width.
+Shapes: P pairs, B sequences, L positions, N tokens, E entities, S entity slots, I
+distinct images, T image tokens, Ty entity types, K wordpieces per type name, Dt
+width, Dw word-embedding width.
 """
-from typing import Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +33,39 @@ from .grounding import EntityGrounding, mention_vectors
 from .image import Grid, ImageTokenizer
 
 
-class PairHead(nn.Module):
-    """An MLP over the head and tail states of each pair.
+class PairVectors(NamedTuple):
+    """query (P, Dt): the pair's context vector; head, tail (P, Dt): its entities'
+    vectors (not normalised)."""
+
+    query: Tensor
+    head: Tensor
+    tail: Tensor
+
+
+def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    """states (B, L, D), mask (B, L): the mean of the kept states. RETURNS (B, D)."""
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def span_mean(states: Tensor, rows: Tensor, spans: Tensor) -> Tensor:
+    """The mean state of each span. states (B, L, D); rows (P,) the sequence of each
+    span; spans (P, 2) its first and last position, inclusive. RETURNS (P, D)."""
+    totals = F.pad(states.cumsum(dim=1), (0, 0, 1, 0))  # (B, L + 1, D): sums of the first i
+    summed = totals[rows, spans[:, 1] + 1] - totals[rows, spans[:, 0]]  # (P, D)
+    return summed / (spans[:, 1] - spans[:, 0] + 1).clamp(min=1).unsqueeze(-1).to(summed.dtype)
+
+
+def type_vectors(embed: nn.Embedding, type_ids: Tensor, type_mask: Tensor) -> Tensor:
+    """The mean word embedding of each entity type name. type_ids, type_mask (Ty, K).
+    RETURNS (Ty, Dw) (zero for an empty name)."""
+    mask = type_mask.unsqueeze(-1).to(embed.weight.dtype)
+    return (embed(type_ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class ResidualHead(nn.Module):
+    """What training adds to a pair's query: an MLP over the pair's head and tail
+    states, whose output layer starts at zero.
 
     width (int): The state width Dt (also the hidden and output width).
     """
@@ -33,16 +74,18 @@ class PairHead(nn.Module):
         super().__init__()
         self.hidden = nn.Linear(2 * width, width)
         self.output = nn.Linear(width, width)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
 
     def forward(self, head: Tensor, tail: Tensor, dropout: float = 0.0) -> Tensor:
-        """head, tail (P, Dt). RETURNS (Tensor): (P, Do)."""
+        """head, tail (P, Dt). RETURNS (Tensor): (P, Dt)."""
         hidden = F.dropout(F.gelu(self.hidden(torch.cat([head, tail], dim=-1))), dropout, self.training)
         return self.output(hidden)
 
 
 class PairEncoder(nn.Module):
-    """What the pair encoders share: the image tokens, the fusion layers, the pair
-    MLP and, optionally, entity grounding.
+    """What the pair encoders share: the image tokens, the fusion layers, the
+    residual head and, optionally, entity grounding.
 
     width (int): The state width Dt.
     image (Optional[ImageTokenizer]): Image tokens, or None (text-only).
@@ -55,7 +98,14 @@ class PairEncoder(nn.Module):
         self.image = image
         self.fusion = fusion
         self.grounding = grounding
-        self.pair_head = PairHead(width)
+        self.residual = ResidualHead(width)
+
+    def zero_init_outputs(self) -> List[nn.Linear]:
+        """The layers that start at zero, through which training changes the query
+        (the residual head, the fusion layers' branches, grounding). Scaled by a
+        weight-space blend (`spacy_roc.layers.network.blend`)."""
+        layers = [self.residual.output, *self.fusion.zero_init_outputs()]
+        return layers + ([self.grounding.proj] if self.grounding is not None else [])
 
     def images(self, pixels: Optional[Tensor], image_index: Optional[Tensor]) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Grid]]:
         """Each distinct image encoded once, and given to the sequences that use it.
@@ -70,34 +120,36 @@ class PairEncoder(nn.Module):
 
     def fuse(self, states: Tensor, mask: Tensor, image: Optional[Tensor], keep: Optional[Tensor], dropout: float) -> Tensor:
         """states (B, N, Dt) and mask (B, N) or (B, N, N) with the image appended,
-        through the fusion layers. RETURNS (Tensor): (B, N + T, Dt), states first."""
+        through the fusion layers. RETURNS (Tensor): the fused states (B, N, Dt)."""
         if len(self.fusion) == 0:
             return states
         tokens, full_mask = with_image(states, mask, image, keep)
-        return self.fusion(tokens, full_mask, dropout)
+        return self.fusion(tokens, full_mask, dropout)[:, : states.shape[1]]
 
     def pair_vectors(
         self,
-        head: Tensor,
-        tail: Tensor,
+        anchor: Tensor,
+        states: Tuple[Tensor, Tensor],
+        entities: Tuple[Tensor, Tensor],
         dropout: float,
         mentions: Optional[Tuple[Tensor, Tensor]] = None,
-        image: Optional[Tensor] = None,
-        keep: Optional[Tensor] = None,
-        grid: Optional[Grid] = None,
-    ) -> Tensor:
-        """The pair MLP over the head and tail states (P, Dt), plus grounding from
-        the mention vectors (P, Dw) and each pair's image (P, T, Dt) and keep (P, T).
-        RETURNS (Tensor): (P, Do)."""
-        pairs = self.pair_head(head, tail, dropout)
+        image: Optional[Tuple[Tensor, Tensor, Grid]] = None,
+    ) -> PairVectors:
+        """anchor (P, Dt): the pooled text of each pair; states: its head and tail
+        (marker or entity) states (P, Dt); entities: the mean states of its
+        mentions (P, Dt); for grounding, the mention vectors (P, Dw) and each
+        pair's image tokens (P, T, Dt), keep (P, T) and the patch grid."""
+        query = F.normalize(anchor.float(), dim=-1) + self.residual(*states, dropout).float()
         if self.grounding is not None:
-            pairs = pairs + self.grounding(mentions[0], mentions[1], image, keep, grid)
-        return pairs
+            tokens, keep, grid = image if image is not None else (None, None, None)
+            query = query + self.grounding(mentions[0], mentions[1], tokens, keep, grid).float()
+        return PairVectors(query, *entities)
 
 
 class InlineMarkers(PairEncoder):
     """Typed markers inline, one sequence per pair: `@ * person * Obama @ was born in
-    # ^ loc ^ Hawaii #`; the pair vector reads the fused states at the start markers.
+    # ^ loc ^ Hawaii #`. The query pools the fused marked sequence; the residual
+    reads the states at the start markers.
 
     text_model (nn.Module): Hugging Face encoder.
     """
@@ -110,35 +162,38 @@ class InlineMarkers(PairEncoder):
         self,
         input_ids: Tensor,
         attention_mask: Tensor,
-        head_block: Tensor,
-        tail_block: Tensor,
+        head_marker: Tensor,
+        tail_marker: Tensor,
+        head_span: Tensor,
+        tail_span: Tensor,
         pixels: Optional[Tensor] = None,
         image_index: Optional[Tensor] = None,
         dropout: float = 0.0,
-    ) -> Tensor:
-        """input_ids, attention_mask (P, L); head_block, tail_block (P, 2) start and
-        end marker positions; pixels (I, 3, H, W) and image_index (P,), or None.
-        RETURNS (Tensor): (P, Do)."""
+    ) -> PairVectors:
+        """input_ids, attention_mask (P, L); head_marker, tail_marker (P,) the start
+        marker positions; head_span, tail_span (P, 2) the mentions' wordpieces
+        (first, last); pixels (I, 3, H, W) and image_index (P,), or None."""
         text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (P, L, Dt)
         image, keep, grid = self.images(pixels, image_index)
-        fused = self.fuse(text, attention_mask.bool(), image, keep, dropout)
+        fused = self.fuse(text, attention_mask.bool(), image, keep, dropout)  # (P, L, Dt)
         rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        entities = (span_mean(fused, rows, head_span), span_mean(fused, rows, tail_span))
         mentions = None
         if self.grounding is not None:
             words = self.text_model.get_input_embeddings()(input_ids)  # (P, L, Dw)
-            mentions = (mention_vectors(words, rows, head_block), mention_vectors(words, rows, tail_block))
-        head, tail = fused[rows, head_block[:, 0]], fused[rows, tail_block[:, 0]]
-        return self.pair_vectors(head, tail, dropout, mentions, image, keep, grid)
+            mentions = (mention_vectors(words, rows, head_span), mention_vectors(words, rows, tail_span))
+        states = (fused[rows, head_marker], fused[rows, tail_marker])
+        return self.pair_vectors(masked_mean(fused, attention_mask), states, entities, dropout, mentions, (image, keep, grid))
 
 
 class LevitatedMarkers(PairEncoder):
-    """One sequence per doc window for all (or as many as fit of) its pairs: the text,
-    then four marker tokens per pair (head start and end, tail start and end), each
-    the marker character's embedding plus the mean embedding of the entity type's
-    wordpieces, at the position ids of the mention's first and last wordpiece. The
+    """One sequence per doc window for all (or as many as fit of) its pairs: the
+    text, then a head and a tail marker token per pair at the position ids of the
+    mentions' first wordpieces. A marker's input is the marker character's embedding
+    plus the mean embedding of the entity type's and of the mention's wordpieces. The
     attention mask keeps the text from seeing any marker and lets a pair's markers see
-    the text and each other. Fusion with the image runs once per sequence; the pair
-    vector reads the fused states at the pair's start markers.
+    the text and each other. The query pools the fused text (the same for all pairs of
+    a sequence); the residual reads the fused marker states.
 
     text_model (nn.Module): Hugging Face encoder.
     """
@@ -152,6 +207,7 @@ class LevitatedMarkers(PairEncoder):
         input_ids: Tensor,
         position_ids: Tensor,
         attention_mask: Tensor,
+        text_mask: Tensor,
         marker_type: Tensor,
         type_ids: Tensor,
         type_mask: Tensor,
@@ -163,43 +219,48 @@ class LevitatedMarkers(PairEncoder):
         pixels: Optional[Tensor] = None,
         image_index: Optional[Tensor] = None,
         dropout: float = 0.0,
-    ) -> Tensor:
-        """input_ids, position_ids (B, L); attention_mask (B, L, L) bool; marker_type
-        (B, L) the type of each marker token (-1: text or padding); type_ids,
-        type_mask (Ty, K) the type names' wordpieces; pair_row (P,) the sequence of
-        each pair; head_marker, tail_marker (P,) the positions of its start markers;
-        head_span, tail_span (P, 2) its mentions' wordpieces in the text; pixels
-        (I, 3, H, W) and image_index (B,), or None. RETURNS (Tensor): (P, Do)."""
+    ) -> PairVectors:
+        """input_ids, position_ids (B, L); attention_mask (B, L, L) bool; text_mask
+        (B, L) the text's positions; marker_type (B, L) the type of each marker token
+        (-1: text or padding); type_ids, type_mask (Ty, K) the type names'
+        wordpieces; pair_row (P,) the sequence of each pair; head_marker, tail_marker
+        (P,) its marker positions; head_span, tail_span (P, 2) its mentions'
+        wordpieces in the text; pixels (I, 3, H, W) and image_index (B,), or None."""
         embed = self.text_model.get_input_embeddings()
         words = embed(input_ids)  # (B, L, Dw)
-        type_mask = type_mask.unsqueeze(-1).to(words.dtype)
-        types = (embed(type_ids) * type_mask).sum(1) / type_mask.sum(1).clamp(min=1.0)  # (Ty, Dw)
-        typed = types[marker_type.clamp(min=0)] * (marker_type >= 0).unsqueeze(-1).to(words.dtype)  # (B, L, Dw)
+        typed = type_vectors(embed, type_ids, type_mask)[marker_type.clamp(min=0)]  # (B, L, Dw)
+        typed = typed * (marker_type >= 0).unsqueeze(-1).to(words.dtype)
+        mention = torch.zeros_like(words).index_put(
+            (torch.cat([pair_row, pair_row]), torch.cat([head_marker, tail_marker])),
+            span_mean(words, torch.cat([pair_row, pair_row]), torch.cat([head_span, tail_span])),
+        )  # (B, L, Dw): each marker gets its mention's mean word embedding
         # token types given: a pass may be longer than the position table (its
         # markers reuse the text's positions), and BERT's default buffer is not
         states = self.text_model(
-            inputs_embeds=words + typed,
+            inputs_embeds=words + typed + mention,
             position_ids=position_ids,
             token_type_ids=torch.zeros_like(input_ids),
             attention_mask=attention_mask.long(),
         ).last_hidden_state  # (B, L, Dt)
         image, keep, grid = self.images(pixels, image_index)
-        fused = self.fuse(states, attention_mask, image, keep, dropout)
+        fused = self.fuse(states, attention_mask, image, keep, dropout)  # (B, L, Dt)
+        anchor = masked_mean(fused, text_mask)[pair_row]  # (P, Dt)
+        entities = (span_mean(fused, pair_row, head_span), span_mean(fused, pair_row, tail_span))
         mentions = None
         if self.grounding is not None:
             mentions = (mention_vectors(words, pair_row, head_span), mention_vectors(words, pair_row, tail_span))
-        pair_image = image[pair_row] if image is not None else None
-        pair_keep = keep[pair_row] if keep is not None else None
-        head, tail = fused[pair_row, head_marker], fused[pair_row, tail_marker]
-        return self.pair_vectors(head, tail, dropout, mentions, pair_image, pair_keep, grid)
+        pair_image = (image[pair_row], keep[pair_row], grid) if image is not None else None
+        states = (fused[pair_row, head_marker], fused[pair_row, tail_marker])
+        return self.pair_vectors(anchor, states, entities, dropout, mentions, pair_image)
 
 
 class EntityPooling(PairEncoder):
-    """Entity states from a shared transformer's token states (a spaCy
-    `transformer` component through its listener): the mean state of each mention
-    plus its type (the mean word embedding of the type name's wordpieces, projected).
-    Per doc, [entities ; tokens ; image] are fused once; the pair vector reads the
-    fused head and tail entity states.
+    """Entity states from a shared transformer's token states (a spaCy `transformer`
+    component through its listener). Each entity slot is the layer-normed mean state
+    of its mention plus its type (the mean word embedding of the type name's
+    wordpieces, projected). Per doc, [entities ; tokens ; image] are fused once. The
+    query pools the doc's fused tokens; the residual reads the fused head and tail
+    entity slots; the entity vectors are the mentions' mean token states.
 
     width (int): The token-state width Dt.
     type_embeddings (nn.Embedding): Word embeddings for the type names (those of the
@@ -234,16 +295,16 @@ class EntityPooling(PairEncoder):
         pixels: Optional[Tensor] = None,
         image_index: Optional[Tensor] = None,
         dropout: float = 0.0,
-    ) -> Tensor:
+    ) -> PairVectors:
         """states (B, N, Dt) and states_mask (B, N) bool: the docs' token states;
         entity_row, entity_slot (E,): each entity's doc and slot (< n_slots) in it;
         entity_span (E, 2): its first and last token; entity_type (E,) into type_ids,
         type_mask (Ty, K); head_entity, tail_entity (P,) into the entities; pixels
-        (I, 3, H, W) and image_index (B,), or None. RETURNS (Tensor): (P, Do)."""
-        type_mask = type_mask.unsqueeze(-1).to(states.dtype)
-        types = (self.type_embeddings(type_ids) * type_mask).sum(1) / type_mask.sum(1).clamp(min=1.0)  # (Ty, Dw)
-        pooled = mention_vectors(states, entity_row, entity_span)  # (E, Dt), layer-normed mean
-        entities = pooled + self.type_proj(types)[entity_type]  # (E, Dt)
+        (I, 3, H, W) and image_index (B,), or None."""
+        types = type_vectors(self.type_embeddings, type_ids, type_mask).to(states.dtype)  # (Ty, Dw)
+        pooled = span_mean(states, entity_row, entity_span)  # (E, Dt)
+        normed = mention_vectors(states, entity_row, entity_span)  # (E, Dt), layer-normed
+        entities = normed + self.type_proj(types)[entity_type]  # (E, Dt)
         slots = entities.new_zeros(states.shape[0], n_slots, states.shape[2])  # (B, S, Dt)
         slots = slots.index_put((entity_row, entity_slot), entities)
         slot_mask = torch.zeros(states.shape[0], n_slots, dtype=torch.bool, device=states.device)
@@ -252,8 +313,9 @@ class EntityPooling(PairEncoder):
         sequence = torch.cat([slots, states], dim=1)  # (B, S + N, Dt)
         fused = self.fuse(sequence, torch.cat([slot_mask, states_mask], dim=1), image, keep, dropout)
         heads, tails = entity_row[head_entity], entity_row[tail_entity]
-        head, tail = fused[heads, entity_slot[head_entity]], fused[tails, entity_slot[tail_entity]]
-        mentions = (pooled[head_entity], pooled[tail_entity]) if self.grounding is not None else None
-        pair_image = image[heads] if image is not None else None
-        pair_keep = keep[heads] if keep is not None else None
-        return self.pair_vectors(head, tail, dropout, mentions, pair_image, pair_keep, grid)
+        anchor = masked_mean(fused[:, n_slots:], states_mask)[heads]  # (P, Dt)
+        pair_states = (fused[heads, entity_slot[head_entity]], fused[tails, entity_slot[tail_entity]])
+        pair_entities = (pooled[head_entity], pooled[tail_entity])
+        pair_image = (image[heads], keep[heads], grid) if image is not None else None
+        mentions = (normed[head_entity], normed[tail_entity]) if self.grounding is not None else None
+        return self.pair_vectors(anchor, pair_states, pair_entities, dropout, mentions, pair_image)

@@ -1,5 +1,7 @@
-"""Registered sub-layers of `spacy_roc.ROCModel.v1`: a Hugging Face text encoder, a
-timm image encoder and entity grounding.
+"""Registered sub-layers of `spacy_roc.ROCModel.v2`: a Hugging Face text encoder, a
+timm image encoder and entity grounding; and how a loaded encoder is saved: a Hugging
+Face model together with its tokenizer (its config and tokenizer files; the weights
+go with the network's), a timm model with its name, kwargs and data config.
 
 Each is a light spec: building one from config stores names and settings only and
 never downloads anything. The model loads the weights in `initialize` (`load()`); a
@@ -53,16 +55,19 @@ class HFTextEncoder:
         return tokenizer, _strip_pooler(model)
 
 
-def hf_model_from_config(config: Dict[str, Any]) -> Any:
-    """A randomly initialised Hugging Face encoder of a saved config (offline).
+def hf_to_msg(model: Any, tokenizer: Any) -> Dict[str, Any]:
+    """What rebuilds a Hugging Face encoder and its tokenizer offline: the model's
+    config and the tokenizer's files (the weights are saved with the network)."""
+    return {"config": model.config.to_dict(), "tokenizer": tokenizer_to_files(tokenizer)}
 
-    config (Dict[str, Any]): `model.config.to_dict()` of the saved model.
-    RETURNS (PreTrainedModel): The model, without pooler (ROC reads token states).
-    """
+
+def hf_from_msg(msg: Dict[str, Any]) -> Tuple[Any, Any]:
+    """(tokenizer, randomly initialised model) from `hf_to_msg`, offline."""
     from transformers import AutoConfig, AutoModel
 
-    config = dict(config)
-    return _strip_pooler(AutoModel.from_config(AutoConfig.for_model(config.pop("model_type"), **config)))
+    config = dict(msg["config"])
+    model = AutoModel.from_config(AutoConfig.for_model(config.pop("model_type"), **config))
+    return tokenizer_from_files(msg["tokenizer"]), _strip_pooler(model)
 
 
 def _strip_pooler(model: Any) -> Any:
@@ -183,7 +188,7 @@ def build_timm_image_encoder(
 
 @registry.architectures("spacy_roc.EntityGrounding.v1")
 def build_entity_grounding() -> EntityGroundingLayer:
-    """Registered entity-grounding sub-layer, plugged into spacy_roc.ROCModel.v1 as
+    """Registered entity-grounding sub-layer, plugged into spacy_roc.ROCModel.v2 as
     `grounding` (the demo config does)."""
     return EntityGroundingLayer()
 

@@ -1,155 +1,163 @@
-"""Network inputs: the tokenizers and image transform of the ROC model, and the
-tensors they make from a batch (transformed images, tokenized descriptions and type
-names). A `Preprocessor` is the model's `attrs["inputs"]`: empty until `initialize`,
-and saved with the model (tokenizer files, timm data config) through thinc's
-`serialize_attr`. The pair encoders (`pair_encoders.py`) build their own tensors with
-it.
+"""The featurizer: docs, pairs, images and relations in; typed batches of arrays out,
+before the torch wrapper (as spacy-transformers builds its `WordpieceBatch` before its
+wrapper). The wrapper's `convert_inputs` then only moves the arrays to torch and to
+the device.
+
+- A pair encoder (`pair_encoders.py`) plans a batch's pairs into units (a pair, a
+  pass, a doc) and turns a chunk of units into its own features dataclass.
+- The images of a chunk's sequences become `pixels` (I, 3, H, W) and `image_index`
+  (B,), with timm's evaluation transform.
+- The relations become `LabelArrays`: every label text tokenized once.
 """
-import random
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import srsly
+import numpy
 from thinc.api import Model
-from thinc.model import deserialize_attr, serialize_attr
 
-from .encoders import make_image_transform, tokenizer_from_files, tokenizer_to_files
 from ..inputs import RelationBatch, RelationSet
-from .markers import PairTokenizer
+
+# (doc index, head, tail) of every pair of a batch, in doc order
+FlatPairs = List[Tuple[int, Any, Any]]
 
 
-class Preprocessor:
-    """The tokenizers, the image transform and their settings. Empty until init.
+@dataclass(frozen=True)
+class Unit:
+    """Pairs start..end (exclusive) of a batch's flat pairs, all of doc `doc`, that
+    go through the network together; `segments`: the doc's wordpieces in the pass
+    (levitated markers)."""
 
-    text_tokenizer (Any): Tokenizer of the pair texts, or None (a shared transformer
-        gives the token states).
-    max_length (int): Maximum wordpieces of a text window, special tokens included.
-    desc_tokenizer (Any): Tokenizer of the descriptions (and the entity type names).
-    desc_max_length (int): Maximum wordpieces per description.
-    data_config (Optional[Dict[str, Any]]): timm data config; None: no images.
-    """
-
-    def __init__(
-        self,
-        text_tokenizer: Any = None,
-        max_length: int = 0,
-        desc_tokenizer: Any = None,
-        desc_max_length: int = 0,
-        data_config: Optional[Dict[str, Any]] = None,
-    ):
-        self.text_tokenizer = text_tokenizer
-        self.max_length = max_length
-        self.desc_tokenizer = desc_tokenizer
-        self.desc_max_length = desc_max_length
-        self.data_config = data_config
-        self.image_transform = make_image_transform(data_config) if data_config else None
-        self.pair_tokenizer = PairTokenizer(text_tokenizer, max_length) if text_tokenizer is not None else None
-
-    @property
-    def loaded(self) -> bool:
-        return self.desc_tokenizer is not None
-
-    def pixels(self, images: List[Any]) -> Any:
-        """The transformed images (I, 3, H, W), or None."""
-        import torch
-
-        if not images or self.image_transform is None:
-            return None
-        return torch.stack([self.image_transform(image) for image in images])
-
-    def image_tensors(self, batch: RelationBatch, sequence_docs: Sequence[int], pixels: Any) -> Dict[str, Any]:
-        """pixels (I', 3, H, W) of the images of the sequences' docs, and
-        image_index (B,) into them (-1: text-only); nothing if none has an image."""
-        import torch
-
-        if pixels is None:
-            return {}
-        per_sequence = [batch.image_index[doc_i] for doc_i in sequence_docs]
-        used = sorted({i for i in per_sequence if i >= 0})
-        if not used:
-            return {}
-        slot = {image: row for row, image in enumerate(used)}
-        index = torch.tensor([slot.get(i, -1) for i in per_sequence], dtype=torch.long)
-        return {"pixels": pixels[used], "image_index": index}
-
-    def description_tensors(self, relations: RelationSet, sample: bool = False) -> Dict[str, Any]:
-        """desc_ids and desc_mask (D, Ld), desc_labels (D,) and n_labels: every
-        description, or (sample, in training) one drawn at random per relation. A
-        training step then encodes R descriptions instead of all of them, and each
-        relation's prototype is learnt from all its descriptions over the steps."""
-        import torch
-
-        if sample:
-            texts = [random.choice(descriptions) for descriptions in relations.descriptions]
-            labels = list(range(len(relations)))
-        else:
-            texts = [text for descriptions in relations.descriptions for text in descriptions]
-            labels = [i for i, descriptions in enumerate(relations.descriptions) for _ in descriptions]
-        encoded = self.desc_tokenizer(
-            texts, padding=True, truncation=True, max_length=self.desc_max_length, return_tensors="pt"
-        )
-        return {
-            "desc_ids": encoded["input_ids"],
-            "desc_mask": encoded["attention_mask"],
-            "desc_labels": torch.tensor(labels, dtype=torch.long),
-            "n_labels": len(relations),
-        }
-
-    def type_tensors(self, type_names: Sequence[str], tokenizer: Any) -> Dict[str, Any]:
-        """type_ids and type_mask (Ty, K): the wordpieces of each entity type name
-        (an empty name has none)."""
-        pieces = [tokenizer(name, add_special_tokens=False)["input_ids"] if name else [] for name in type_names]
-        ids, mask = padded(pieces, 0, max([1, *(len(p) for p in pieces)]))
-        return {"type_ids": ids, "type_mask": mask}
-
-    def to_bytes(self) -> bytes:
-        if not self.loaded:
-            return srsly.msgpack_dumps({"loaded": False})
-        shared = self.desc_tokenizer is self.text_tokenizer
-        text = tokenizer_to_files(self.text_tokenizer) if self.text_tokenizer is not None else None
-        msg = {
-            "loaded": True,
-            "text_tokenizer": text,
-            "max_length": self.max_length,
-            "desc_tokenizer": None if shared else tokenizer_to_files(self.desc_tokenizer),
-            "desc_max_length": self.desc_max_length,
-            "data_config": self.data_config,
-        }
-        return srsly.msgpack_dumps(msg)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "Preprocessor":
-        msg = srsly.msgpack_loads(data)
-        if not msg["loaded"]:
-            return cls()
-        text = tokenizer_from_files(msg["text_tokenizer"]) if msg["text_tokenizer"] is not None else None
-        desc = tokenizer_from_files(msg["desc_tokenizer"]) if msg["desc_tokenizer"] is not None else text
-        return cls(text, msg["max_length"], desc, msg["desc_max_length"], msg["data_config"])
+    doc: int
+    start: int
+    end: int
+    segments: Tuple[Tuple[int, int], ...] = ()
 
 
-def padded(rows: Sequence[Sequence[int]], pad: int, length: Optional[int] = None) -> Tuple[Any, Any]:
-    """rows as a (len(rows), length) long tensor padded with `pad`, and its 0/1 mask.
+@dataclass
+class Features:
+    """Base of the pair encoders' features: numpy arrays (or ints) named as the
+    arguments of the pair module's forward. `sequence_docs` (not an input): the doc of
+    each sequence, to send a shared transformer's gradients back."""
+
+    def arrays(self) -> Dict[str, Any]:
+        """The inputs of the pair module (None: not given)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sequence_docs" and getattr(self, f.name) is not None}
+
+
+@dataclass
+class LabelArrays:
+    """The label texts of a relation set, tokenized: text_ids, text_mask (T, Lt);
+    text_relation (T,) the relation of each text; text_part (T,) 0 for the
+    relation's name, descriptions and aliases, 1 for its head types, 2 for its tail
+    types; typed (R,) whether a relation names entity types."""
+
+    text_ids: numpy.ndarray
+    text_mask: numpy.ndarray
+    text_relation: numpy.ndarray
+    text_part: numpy.ndarray
+    typed: numpy.ndarray
+
+
+def label_arrays(tokenizer: Any, relations: RelationSet, max_length: int) -> LabelArrays:
+    """Every text of a relation set, tokenized (see LabelArrays)."""
+    texts, owners, parts = [], [], []
+    for i, relation in enumerate(relations.relations):
+        for part, group in enumerate((relation.texts, relation.head_types, relation.tail_types)):
+            texts.extend(group)
+            owners.extend([i] * len(group))
+            parts.extend([part] * len(group))
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    typed = numpy.asarray([relation.typed for relation in relations.relations], dtype=bool)
+    return LabelArrays(
+        encoded["input_ids"].astype("int64"),
+        encoded["attention_mask"].astype("int64"),
+        numpy.asarray(owners, dtype="int64"),
+        numpy.asarray(parts, dtype="int64"),
+        typed,
+    )
+
+
+def padded(rows: Sequence[Sequence[int]], pad: int, length: Optional[int] = None) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """rows as a (len(rows), length) int64 array padded with `pad`, and its 0/1 mask.
 
     rows (Sequence[Sequence[int]]): The rows.
     pad (int): The padding value.
     length (Optional[int]): The width; by default the longest row's.
-    RETURNS (Tuple[torch.Tensor, torch.Tensor]): The tensor and the mask.
+    RETURNS (Tuple[numpy.ndarray, numpy.ndarray]): The array and the mask.
     """
-    import torch
-
     length = length or max(len(row) for row in rows)
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    ids = numpy.full((len(rows), length), pad, dtype="int64")
+    mask = numpy.zeros((len(rows), length), dtype="int64")
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+        ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
     return ids, mask
 
 
-@serialize_attr.register(Preprocessor)
-def _serialize_preprocessor(_: Preprocessor, value: Preprocessor, name: str, model: Model) -> bytes:
-    return value.to_bytes()
+def image_arrays(transform: Any, batch: RelationBatch, sequence_docs: Sequence[int]) -> Dict[str, numpy.ndarray]:
+    """pixels (I, 3, H, W) of the images of the sequences' docs and image_index (B,)
+    into them (-1: text-only); nothing without images."""
+    per_sequence = [batch.image_index[doc_i] for doc_i in sequence_docs]
+    used = sorted({i for i in per_sequence if i >= 0})
+    if transform is None or not used:
+        return {}
+    slot = {image: row for row, image in enumerate(used)}
+    pixels = numpy.stack([transform(batch.images[i]).numpy() for i in used]).astype("float32")
+    return {"pixels": pixels, "image_index": numpy.asarray([slot.get(i, -1) for i in per_sequence], dtype="int64")}
 
 
-@deserialize_attr.register(Preprocessor)
-def _deserialize_preprocessor(_: Preprocessor, value: bytes, name: str, model: Model) -> Preprocessor:
-    return Preprocessor.from_bytes(value)
+def chunks(units: List[Unit], max_pairs: int) -> Iterator[List[Unit]]:
+    """Consecutive units with at most max_pairs pairs together (at least one unit)."""
+    chunk: List[Unit] = []
+    for unit in units:
+        if chunk and sum(u.end - u.start for u in chunk) + unit.end - unit.start > max_pairs:
+            yield chunk
+            chunk = []
+        chunk.append(unit)
+    yield chunk
+
+
+def build_featurizer(pair_encoder: Any, max_pairs_per_batch: int) -> Model:
+    """The featurizer layer: (batch, token states or None) in, a list of chunks of
+    features out (one chunk in training; at inference, chunks of at most
+    max_pairs_per_batch pairs). Its `attrs["inputs"]` holds the tokenizers and the image
+    transform of the network `attrs["inputs_of"]` (the ROC model sets them from its
+    network, after init and after loading)."""
+    attrs = {"pair_encoder": pair_encoder, "max_pairs": max_pairs_per_batch, "inputs": None, "inputs_of": None}
+    return Model("roc_featurizer", featurize_forward, attrs=attrs)
+
+
+@dataclass
+class Inputs:
+    """What the featurizer reads with: the pair encoder's tokenizer (a PairTokenizer,
+    or None with a shared transformer), the label tokenizer and maximum length, and
+    timm's image transform (None: text-only)."""
+
+    pair_tokenizer: Any
+    label_tokenizer: Any
+    label_max_length: int
+    image_transform: Any
+
+
+def featurize_forward(model: Model, X: Tuple[RelationBatch, Optional[List[Any]]], is_train: bool) -> Tuple[List[Features], Any]:
+    batch, states = X
+    encoder, inputs = model.attrs["pair_encoder"], model.attrs["inputs"]
+    pairs = batch.flat_pairs()
+    units = encoder.plan(inputs, batch, pairs)
+    parts = [units] if is_train else list(chunks(units, model.attrs["max_pairs"]))
+    features = [encoder.featurize(inputs, batch, pairs, part, states) for part in parts]
+    for chunk in features:
+        for name, value in image_arrays(inputs.image_transform, batch, chunk.sequence_docs).items():
+            setattr(chunk, name, value)
+
+    def backprop(d_states: List[Optional[List[Any]]]) -> Tuple[RelationBatch, Optional[List[Any]]]:
+        """The gradients of the token states, summed per doc (None without them)."""
+        if states is None:
+            return batch, None
+        total = [model.ops.alloc2f(*s.shape) for s in states]
+        for chunk, d_chunk in zip(features, d_states):
+            for row, doc_i in enumerate(chunk.sequence_docs):
+                total[doc_i] += d_chunk[row][: len(states[doc_i])]
+        return batch, total
+
+    return features, backprop

@@ -27,23 +27,15 @@ MIN_MAX_LENGTH = 16
 
 @dataclass
 class MarkedPair:
-    """Wordpiece ids of one marked pair, with the start-marker positions and the
-    (start marker, end marker) positions of each marked mention; an end marker cut
-    off by windowing is clamped to the last position."""
+    """Wordpiece ids of one marked pair, with the positions of its start markers and
+    the first and last wordpiece of each mention; positions cut off by windowing are
+    clamped to the last position."""
 
     input_ids: List[int]
-    head_block: Tuple[int, int]
-    tail_block: Tuple[int, int]
-
-    @property
-    def head_pos(self) -> int:
-        """Position of the head start marker "@"."""
-        return self.head_block[0]
-
-    @property
-    def tail_pos(self) -> int:
-        """Position of the tail start marker "#"."""
-        return self.tail_block[0]
+    head_marker: int
+    tail_marker: int
+    head_span: Tuple[int, int]
+    tail_span: Tuple[int, int]
 
 
 def type_name(label: str) -> str:
@@ -70,6 +62,7 @@ class PairTokenizer:
         wrapped = tokenizer.build_inputs_with_special_tokens([-1])
         self.prefix = wrapped.index(-1)
         self.n_special = len(wrapped) - 1
+        self.pad_id = tokenizer.pad_token_id or 0
 
     def pieces(self, text: str) -> List[int]:
         """Wordpiece ids of a short string (markers, type names), cached."""
@@ -101,11 +94,16 @@ class PairTokenizer:
         if head.start == tail.start and head.end == tail.end:
             raise ValueError(Errors.ROC_E016.format(head=head, tail=tail))
         ids, blocks = self._insert_markers(pieces, head, tail)
+        # a block: [start marker, first mention wordpiece, closing marker]
         ids, blocks = self._window(ids, blocks, self.max_length - self.n_special)
         full = self.tokenizer.build_inputs_with_special_tokens(ids)
         last = self.prefix + len(ids) - 1
-        head, tail = [(b[0] + self.prefix, min(b[1] + self.prefix, last)) for b in blocks]
-        return MarkedPair(full, head, tail)
+        (head_marker, head_first, head_close), (tail_marker, tail_first, tail_close) = [
+            [min(p + self.prefix, last) for p in block] for block in blocks
+        ]
+        head_span = (head_first, max(head_first, head_close - 1))
+        tail_span = (tail_first, max(tail_first, tail_close - 1))
+        return MarkedPair(full, head_marker, tail_marker, head_span, tail_span)
 
     def _insert_markers(
         self, pieces: Sequence[Sequence[int]], head: Span, tail: Span
@@ -114,16 +112,17 @@ class PairTokenizer:
         opens = {0: (head.start, self._open(head_m, head)), 1: (tail.start, self._open(tail_m, tail))}
         closes = {0: (head.end, self.pieces(head_m[0])), 1: (tail.end, self.pieces(tail_m[0]))}
         ids: List[int] = []
-        blocks = [[0, 0], [0, 0]]  # [start marker index, end marker index] for head, tail
+        blocks = [[0, 0, 0], [0, 0, 0]]  # [start marker, first mention piece, closing marker]
         for i in range(len(pieces) + 1):
             for who in (0, 1):
                 if closes[who][0] == i:
-                    blocks[who][1] = len(ids)
+                    blocks[who][2] = len(ids)
                     ids.extend(closes[who][1])
             for who in (0, 1):
                 if opens[who][0] == i:
                     blocks[who][0] = len(ids)
                     ids.extend(opens[who][1])
+                    blocks[who][1] = len(ids)
             if i < len(pieces):
                 ids.extend(pieces[i])
         return ids, blocks
@@ -136,7 +135,7 @@ class PairTokenizer:
     def _window(
         ids: List[int], blocks: List[List[int]], budget: int
     ) -> Tuple[List[int], List[List[int]]]:
-        segments = window_segments(len(ids), blocks, budget)
+        segments = window_segments(len(ids), [[block[0], block[-1]] for block in blocks], budget)
         window = [i for start, end in segments for i in ids[start:end]]
         return window, [rebase(block, segments) for block in blocks]
 
@@ -169,10 +168,10 @@ def window_segments(length: int, blocks: Sequence[Sequence[int]], budget: int) -
 
 def rebase(block: Sequence[int], segments: Segments) -> List[int]:
     """A block's positions in the text made of the segments: shifted by the segment
-    that holds the block's start."""
+    that holds the block's start, and clamped to that segment."""
     offset = 0
     for start, end in segments:
         if start <= block[0] < end:
-            return [position - start + offset for position in block]
+            return [min(position, end - 1) - start + offset for position in block]
         offset += end - start
     raise ValueError(f"block {block} outside the segments {segments}")

@@ -1,225 +1,70 @@
-"""Registered pair encoders of `spacy_roc.ROCModel.v1` (`[model.pair_encoder]`), and
-the tensors each makes from a batch. The torch modules are in `layers/pairs.py`.
+"""Registered pair encoders of `spacy_roc.ROCModel.v2` (`[model.pair_encoder]`). Each
+is defined here once, behind the `PairEncoder` protocol: its settings, how it plans a
+batch's pairs into units and turns them into its features (typed arrays), and which
+torch module (in `spacy_roc.layers.pairs`) reads them.
 
 - `spacy_roc.InlineMarkers.v1`: typed markers inline, one pass per pair (the paper's
   setting).
-- `spacy_roc.LevitatedMarkers.v1`: one pass per doc for all its pairs: four typed
-  marker tokens per pair after the text, sharing the position ids of the mentions
-  (PURE / PL-Marker); a doc's pairs are split over as few passes as fit `max_length`.
+- `spacy_roc.LevitatedMarkers.v2`: one pass per doc for all its pairs: two marker
+  tokens per pair after the text, at the position ids of the mentions' first
+  wordpieces (PURE / PL-Marker); a doc's pairs are split over as few passes as fit
+  `max_length`.
 - `spacy_roc.EntityPooling.v1`: entity states pooled from a shared spaCy
   `transformer` (its listener is `[model.text_encoder]`), typed, fused once per doc.
 
-A pair encoder plans the batch into units, the pairs that go through the network
-together (a pair, a pass, a doc), and turns a chunk of units into tensors. Units are
-contiguous runs of the batch's pairs, so the logits come out in the batch's order.
+Units are contiguous runs of the batch's pairs, so the logits come out in the batch's
+order.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
+import numpy
 from spacy.tokens import Span
 from spacy.util import registry
 
 from ..errors import Errors
 from ..inputs import RelationBatch
+from .featurize import Features, FlatPairs, Inputs, Unit, padded
 from .markers import HEAD_MARKERS, TAIL_MARKERS, rebase, type_name, window_segments
-from .featurize import Preprocessor, padded
 
-FlatPairs = List[Tuple[int, Span, Span]]
-N_MARKERS = 4  # levitated markers per pair: head start and end, tail start and end
+N_MARKERS = 2  # levitated markers per pair: head and tail
 
 
 @dataclass(frozen=True)
-class Unit:
-    """Pairs start..end (exclusive) of a batch's flat pairs, all of doc `doc`, that
-    go through the network together; `segments`: the doc's wordpieces in the pass
-    (levitated markers)."""
+class ModuleParts:
+    """What a pair module is built from: the pair texts' Hugging Face encoder (None
+    with a shared transformer), the label encoder's, the state width, and the shared
+    layers (image tokens, fusion, grounding)."""
 
-    doc: int
-    start: int
-    end: int
-    segments: Tuple[Tuple[int, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class InlineMarkersLayer:
-    """Typed markers inline, one pass per pair (see layers.pairs.InlineMarkers)."""
-
-    kind = "inline"
-
-    def plan(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
-        return [Unit(doc_i, i, i + 1) for i, (doc_i, _, _) in enumerate(pairs)]
-
-    def tensors(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> Tuple[Dict[str, Any], List[int]]:
-        """input_ids, attention_mask (P, L), head_block and tail_block (P, 2), and
-        the doc of each sequence."""
-        import torch
-
-        tokenizer = prep.pair_tokenizer
-        pieces: Dict[int, List[List[int]]] = {}
-        encoded = []
-        for unit in units:
-            doc_i, head, tail = pairs[unit.start]
-            if doc_i not in pieces:
-                pieces[doc_i] = tokenizer.doc_pieces(batch.docs[doc_i])
-            encoded.append(tokenizer.encode(pieces[doc_i], head, tail))
-        ids, mask = padded([e.input_ids for e in encoded], tokenizer.tokenizer.pad_token_id or 0)
-        tensors = {
-            "input_ids": ids,
-            "attention_mask": mask,
-            "head_block": torch.tensor([e.head_block for e in encoded], dtype=torch.long),
-            "tail_block": torch.tensor([e.tail_block for e in encoded], dtype=torch.long),
-        }
-        return tensors, [unit.doc for unit in units]
+    text_model: Any
+    label_model: Any
+    width: int
+    image: Any
+    fusion: Any
+    grounding: Any
 
 
-@dataclass(frozen=True)
-class LevitatedMarkersLayer:
-    """One pass per doc window for its pairs (see layers.pairs.LevitatedMarkers).
+class PairEncoder(Protocol):
+    """A pair encoder: settings, planning, features and its torch module."""
 
-    max_length (int): Wordpieces per pass, the text and the markers together.
-    """
+    uses_listener: bool
 
-    max_length: int = 512
-    kind = "levitated"
+    def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
+        """The units of a batch's pairs."""
 
-    def plan(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
-        """Consecutive pairs of a doc that keep the same text window (all of them,
-        unless the doc is longer than the text encoder's max_length) share passes,
-        as many per pass as fit max_length."""
-        budget = prep.max_length - prep.pair_tokenizer.n_special
-        units: List[Unit] = []
-        offsets: Dict[int, List[Tuple[int, int]]] = {}
-        for i, (doc_i, head, tail) in enumerate(pairs):
-            if doc_i not in offsets:
-                offsets[doc_i] = _token_offsets(prep.pair_tokenizer.doc_pieces(batch.docs[doc_i]))
-            spans = [_span_pieces(offsets[doc_i], span) for span in (head, tail)]
-            n_pieces = offsets[doc_i][-1][1] if offsets[doc_i] else 0
-            segments = tuple(window_segments(n_pieces, spans, budget))
-            last = units[-1] if units else None
-            text = prep.pair_tokenizer.n_special + sum(end - start for start, end in segments)
-            capacity = max(1, (self.max_length - text) // N_MARKERS)
-            if last is not None and last.doc == doc_i and last.segments == segments and last.end - last.start < capacity:
-                units[-1] = Unit(doc_i, last.start, i + 1, segments)
-            else:
-                units.append(Unit(doc_i, i, i + 1, segments))
-        return units
+    def featurize(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> Features:
+        """The features of a chunk of units (`states`: a shared transformer's token
+        states per doc, or None)."""
 
-    def tensors(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> Tuple[Dict[str, Any], List[int]]:
-        """input_ids, position_ids (B, L), attention_mask (B, L, L), marker_type
-        (B, L), type_ids and type_mask (Ty, K), and per pair its sequence, start
-        marker positions and mention wordpieces; and the doc of each sequence."""
-        import torch
-
-        tokenizer = prep.pair_tokenizer
-        marker_ids = [tokenizer.pieces(m)[0] for m in (HEAD_MARKERS[0], HEAD_MARKERS[0], TAIL_MARKERS[0], TAIL_MARKERS[0])]
-        types: Dict[str, int] = {}
-        rows, per_pair = [], []
-        doc_pieces: Dict[int, List[List[int]]] = {}
-        for row, unit in enumerate(units):
-            if unit.doc not in doc_pieces:
-                doc_pieces[unit.doc] = tokenizer.doc_pieces(batch.docs[unit.doc])
-            offsets = _token_offsets(doc_pieces[unit.doc])
-            flat = [piece for token in doc_pieces[unit.doc] for piece in token]
-            text = tokenizer.tokenizer.build_inputs_with_special_tokens([p for s, e in unit.segments for p in flat[s:e]])
-            ids, positions, marker_type = list(text), list(range(len(text))), [-1] * len(text)
-            for _, head, tail in pairs[unit.start : unit.end]:
-                spans = [rebase(_span_pieces(offsets, span), unit.segments) for span in (head, tail)]
-                spans = [[p + tokenizer.prefix for p in span] for span in spans]
-                first = len(ids)
-                kinds = [types.setdefault(type_name(span.label_), len(types)) for span in (head, head, tail, tail)]
-                ids += marker_ids
-                positions += [spans[0][0], spans[0][1], spans[1][0], spans[1][1]]
-                marker_type += kinds
-                per_pair.append((row, first, first + 2, spans[0], spans[1]))
-            rows.append((ids, positions, marker_type, len(text)))
-        length = max(len(ids) for ids, _, _, _ in rows)
-        input_ids, _ = padded([r[0] for r in rows], tokenizer.tokenizer.pad_token_id or 0, length)
-        position_ids, _ = padded([r[1] for r in rows], 0, length)
-        marker_types, _ = padded([r[2] for r in rows], -1, length)
-        mask = torch.zeros((len(rows), length, length), dtype=torch.bool)
-        for row, (ids, _, _, n_text) in enumerate(rows):
-            mask[row, :, :n_text] = True  # everyone sees the text, the text sees no marker
-            for first in range(n_text, len(ids), N_MARKERS):  # a pair's markers see each other
-                mask[row, first : first + N_MARKERS, first : first + N_MARKERS] = True
-            pad = torch.arange(len(ids), length)
-            mask[row, pad, :] = False
-            mask[row, pad, pad] = True  # padding sees itself only (no empty softmax)
-        tensors = {
-            "input_ids": input_ids,
-            "position_ids": position_ids,
-            "attention_mask": mask,
-            "marker_type": marker_types,
-            **prep.type_tensors(list(types), tokenizer.tokenizer),
-            "pair_row": torch.tensor([p[0] for p in per_pair], dtype=torch.long),
-            "head_marker": torch.tensor([p[1] for p in per_pair], dtype=torch.long),
-            "tail_marker": torch.tensor([p[2] for p in per_pair], dtype=torch.long),
-            "head_span": torch.tensor([p[3] for p in per_pair], dtype=torch.long),
-            "tail_span": torch.tensor([p[4] for p in per_pair], dtype=torch.long),
-        }
-        return tensors, [unit.doc for unit in units]
+    def build(self, parts: ModuleParts) -> Any:
+        """The torch module that reads the features."""
 
 
-@dataclass(frozen=True)
-class EntityPoolingLayer:
-    """Entity states from a shared transformer, fused once per doc (see
-    layers.pairs.EntityPooling)."""
-
-    kind = "pooling"
-
-    def plan(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
-        units: List[Unit] = []
-        for i, (doc_i, _, _) in enumerate(pairs):
-            if units and units[-1].doc == doc_i:
-                units[-1] = Unit(doc_i, units[-1].start, i + 1)
-            else:
-                units.append(Unit(doc_i, i, i + 1))
-        return units
-
-    def tensors(self, prep: Preprocessor, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> Tuple[Dict[str, Any], List[int]]:
-        """states (B, N, Dt) with states_mask, the docs' entities (row, slot,
-        token span, type) and each pair's head and tail entity; and the doc of each
-        sequence. `states` are the token states of the batch's docs."""
-        import torch
-
-        entities: Dict[Tuple[int, int, int, str], int] = {}
-        slots: List[int] = []
-        types: Dict[str, int] = {}
-        heads, tails = [], []
-        for row, unit in enumerate(units):
-            n_before = len(entities)
-            for _, head, tail in pairs[unit.start : unit.end]:
-                for span, side in ((head, heads), (tail, tails)):
-                    key = (row, span.start, span.end, span.label_)
-                    if key not in entities:
-                        entities[key] = len(entities)
-                        slots.append(len(entities) - 1 - n_before)
-                        types.setdefault(type_name(span.label_), len(types))
-                    side.append(entities[key])
-        keys = list(entities)
-        doc_states = [states[unit.doc] for unit in units]
-        length = max(len(s) for s in doc_states)
-        device = doc_states[0].device
-        padded = torch.zeros((len(units), length, doc_states[0].shape[1]), dtype=doc_states[0].dtype, device=device)
-        mask = torch.zeros((len(units), length), dtype=torch.bool, device=device)
-        for row, doc in enumerate(doc_states):
-            padded[row, : len(doc)] = doc
-            mask[row, : len(doc)] = True
-        tensors = {
-            "states": padded,
-            "states_mask": mask,
-            "entity_row": torch.tensor([k[0] for k in keys], dtype=torch.long),
-            "entity_slot": torch.tensor(slots, dtype=torch.long),
-            "entity_span": torch.tensor([[k[1], k[2] - 1] for k in keys], dtype=torch.long),
-            "entity_type": torch.tensor([types[type_name(k[3])] for k in keys], dtype=torch.long),
-            **prep.type_tensors(list(types), prep.desc_tokenizer),
-            "head_entity": torch.tensor(heads, dtype=torch.long),
-            "tail_entity": torch.tensor(tails, dtype=torch.long),
-            "n_slots": max(slots) + 1,
-        }
-        return tensors, [unit.doc for unit in units]
-
-
-PairEncoderLayer = Any  # one of the three layers above
+def _type_arrays(tokenizer: Any, type_names: Sequence[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """type_ids and type_mask (Ty, K): the wordpieces of each entity type name (an
+    empty name has none)."""
+    pieces = [tokenizer(name, add_special_tokens=False)["input_ids"] if name else [] for name in type_names]
+    return padded(pieces, 0, max([1, *(len(p) for p in pieces)]))
 
 
 def _token_offsets(pieces: Sequence[Sequence[int]]) -> List[Tuple[int, int]]:
@@ -239,23 +84,273 @@ def _span_pieces(offsets: Sequence[Tuple[int, int]], span: Span) -> List[int]:
     return [first, last]
 
 
+@dataclass
+class InlineFeatures(Features):
+    """input_ids, attention_mask (P, L); head_marker, tail_marker (P,); head_span,
+    tail_span (P, 2); pixels (I, 3, H, W) and image_index (P,) or None."""
+
+    input_ids: numpy.ndarray
+    attention_mask: numpy.ndarray
+    head_marker: numpy.ndarray
+    tail_marker: numpy.ndarray
+    head_span: numpy.ndarray
+    tail_span: numpy.ndarray
+    sequence_docs: List[int]
+    pixels: Optional[numpy.ndarray] = None
+    image_index: Optional[numpy.ndarray] = None
+
+
+@dataclass(frozen=True)
+class InlineMarkers:
+    """Typed markers inline, one pass per pair (see layers.pairs.InlineMarkers)."""
+
+    uses_listener = False
+
+    def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
+        return [Unit(doc_i, i, i + 1) for i, (doc_i, _, _) in enumerate(pairs)]
+
+    def featurize(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> InlineFeatures:
+        tokenizer = inputs.pair_tokenizer
+        pieces: Dict[int, List[List[int]]] = {}
+        encoded = []
+        for unit in units:
+            doc_i, head, tail = pairs[unit.start]
+            if doc_i not in pieces:
+                pieces[doc_i] = tokenizer.doc_pieces(batch.docs[doc_i])
+            encoded.append(tokenizer.encode(pieces[doc_i], head, tail))
+        ids, mask = padded([e.input_ids for e in encoded], tokenizer.pad_id)
+        return InlineFeatures(
+            ids,
+            mask,
+            numpy.asarray([e.head_marker for e in encoded], dtype="int64"),
+            numpy.asarray([e.tail_marker for e in encoded], dtype="int64"),
+            numpy.asarray([e.head_span for e in encoded], dtype="int64"),
+            numpy.asarray([e.tail_span for e in encoded], dtype="int64"),
+            [unit.doc for unit in units],
+        )
+
+    def build(self, parts: ModuleParts) -> Any:
+        from ..layers.pairs import InlineMarkers as Module
+
+        return Module(parts.text_model, parts.image, parts.fusion, parts.grounding)
+
+
+@dataclass
+class LevitatedFeatures(Features):
+    """input_ids, position_ids (B, L); attention_mask (B, L, L) bool; text_mask
+    (B, L); marker_type (B, L); type_ids, type_mask (Ty, K); pair_row, head_marker,
+    tail_marker (P,); head_span, tail_span (P, 2); pixels and image_index (B,)."""
+
+    input_ids: numpy.ndarray
+    position_ids: numpy.ndarray
+    attention_mask: numpy.ndarray
+    text_mask: numpy.ndarray
+    marker_type: numpy.ndarray
+    type_ids: numpy.ndarray
+    type_mask: numpy.ndarray
+    pair_row: numpy.ndarray
+    head_marker: numpy.ndarray
+    tail_marker: numpy.ndarray
+    head_span: numpy.ndarray
+    tail_span: numpy.ndarray
+    sequence_docs: List[int]
+    pixels: Optional[numpy.ndarray] = None
+    image_index: Optional[numpy.ndarray] = None
+
+
+@dataclass(frozen=True)
+class LevitatedMarkers:
+    """One pass per doc window for its pairs (see layers.pairs.LevitatedMarkers).
+
+    max_length (int): Wordpieces per pass, the text and the markers together.
+    """
+
+    max_length: int = 512
+    uses_listener = False
+
+    def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
+        """Consecutive pairs of a doc that keep the same text window (all of them,
+        unless the doc is longer than the text encoder's max_length) share passes,
+        as many per pass as fit max_length."""
+        tokenizer = inputs.pair_tokenizer
+        budget = tokenizer.max_length - tokenizer.n_special
+        units: List[Unit] = []
+        offsets: Dict[int, List[Tuple[int, int]]] = {}
+        for i, (doc_i, head, tail) in enumerate(pairs):
+            if doc_i not in offsets:
+                offsets[doc_i] = _token_offsets(tokenizer.doc_pieces(batch.docs[doc_i]))
+            spans = [_span_pieces(offsets[doc_i], span) for span in (head, tail)]
+            n_pieces = offsets[doc_i][-1][1] if offsets[doc_i] else 0
+            segments = tuple(window_segments(n_pieces, spans, budget))
+            text = tokenizer.n_special + sum(end - start for start, end in segments)
+            capacity = max(1, (self.max_length - text) // N_MARKERS)
+            last = units[-1] if units else None
+            if last is not None and last.doc == doc_i and last.segments == segments and last.end - last.start < capacity:
+                units[-1] = Unit(doc_i, last.start, i + 1, segments)
+            else:
+                units.append(Unit(doc_i, i, i + 1, segments))
+        return units
+
+    def featurize(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> LevitatedFeatures:
+        tokenizer = inputs.pair_tokenizer
+        marker_ids = [tokenizer.pieces(HEAD_MARKERS[0])[0], tokenizer.pieces(TAIL_MARKERS[0])[0]]
+        types: Dict[str, int] = {}
+        rows, per_pair = [], []
+        for row, unit in enumerate(units):
+            doc_pieces = tokenizer.doc_pieces(batch.docs[unit.doc])
+            offsets = _token_offsets(doc_pieces)
+            flat = [piece for token in doc_pieces for piece in token]
+            text = tokenizer.tokenizer.build_inputs_with_special_tokens([p for s, e in unit.segments for p in flat[s:e]])
+            ids, positions, marker_type = list(text), list(range(len(text))), [-1] * len(text)
+            for _, head, tail in pairs[unit.start : unit.end]:
+                spans = [rebase(_span_pieces(offsets, span), unit.segments) for span in (head, tail)]
+                spans = [[p + tokenizer.prefix for p in span] for span in spans]
+                per_pair.append((row, len(ids), len(ids) + 1, spans[0], spans[1]))
+                ids += marker_ids
+                positions += [spans[0][0], spans[1][0]]
+                marker_type += [types.setdefault(type_name(span.label_), len(types)) for span in (head, tail)]
+            rows.append((ids, positions, marker_type, len(text)))
+        length = max(len(r[0]) for r in rows)
+        input_ids, present = padded([r[0] for r in rows], tokenizer.pad_id, length)
+        text_mask = numpy.zeros_like(present)
+        mask = numpy.zeros((len(rows), length, length), dtype=bool)
+        for row, (ids, _, _, n_text) in enumerate(rows):
+            text_mask[row, :n_text] = 1
+            mask[row, :, :n_text] = True  # everyone sees the text, the text sees no marker
+            for first in range(n_text, len(ids), N_MARKERS):  # a pair's markers see each other
+                mask[row, first : first + N_MARKERS, first : first + N_MARKERS] = True
+            pad = numpy.arange(len(ids), length)
+            mask[row, pad, :] = False
+            mask[row, pad, pad] = True  # padding sees itself only (no empty softmax)
+        type_ids, type_mask = _type_arrays(tokenizer.tokenizer, list(types))
+        return LevitatedFeatures(
+            input_ids,
+            padded([r[1] for r in rows], 0, length)[0],
+            mask,
+            text_mask,
+            padded([r[2] for r in rows], -1, length)[0],
+            type_ids,
+            type_mask,
+            *(numpy.asarray([p[k] for p in per_pair], dtype="int64") for k in range(5)),
+            [unit.doc for unit in units],
+        )
+
+    def build(self, parts: ModuleParts) -> Any:
+        from ..layers.pairs import LevitatedMarkers as Module
+
+        return Module(parts.text_model, parts.image, parts.fusion, parts.grounding)
+
+
+@dataclass
+class PoolingFeatures(Features):
+    """states (B, N, Dt) with states_mask (B, N); entity_row, entity_slot (E,);
+    entity_span (E, 2); entity_type (E,); type_ids, type_mask (Ty, K); head_entity,
+    tail_entity (P,); n_slots; pixels and image_index (B,)."""
+
+    states: Any
+    states_mask: numpy.ndarray
+    entity_row: numpy.ndarray
+    entity_slot: numpy.ndarray
+    entity_span: numpy.ndarray
+    entity_type: numpy.ndarray
+    type_ids: numpy.ndarray
+    type_mask: numpy.ndarray
+    head_entity: numpy.ndarray
+    tail_entity: numpy.ndarray
+    n_slots: int
+    sequence_docs: List[int]
+    pixels: Optional[numpy.ndarray] = None
+    image_index: Optional[numpy.ndarray] = None
+
+
+@dataclass(frozen=True)
+class EntityPooling:
+    """Entity states from a shared transformer, fused once per doc (see
+    layers.pairs.EntityPooling)."""
+
+    uses_listener = True
+
+    def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
+        units: List[Unit] = []
+        for i, (doc_i, _, _) in enumerate(pairs):
+            if units and units[-1].doc == doc_i:
+                units[-1] = Unit(doc_i, units[-1].start, i + 1)
+            else:
+                units.append(Unit(doc_i, i, i + 1))
+        return units
+
+    def featurize(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> PoolingFeatures:
+        """`states`: the token states (N, Dt) of each doc of the batch."""
+        entities: Dict[Tuple[int, int, int, str], int] = {}
+        slots: List[int] = []
+        types: Dict[str, int] = {}
+        heads, tails = [], []
+        for row, unit in enumerate(units):
+            n_before = len(entities)
+            for _, head, tail in pairs[unit.start : unit.end]:
+                for span, side in ((head, heads), (tail, tails)):
+                    key = (row, span.start, span.end, span.label_)
+                    if key not in entities:
+                        entities[key] = len(entities)
+                        slots.append(len(entities) - 1 - n_before)
+                        types.setdefault(type_name(span.label_), len(types))
+                    side.append(entities[key])
+        keys = list(entities)
+        doc_states = [states[unit.doc] for unit in units]
+        xp = _array_module(doc_states[0])
+        length = max(len(s) for s in doc_states)
+        padded_states = xp.zeros((len(units), length, doc_states[0].shape[1]), dtype="float32")
+        states_mask = numpy.zeros((len(units), length), dtype=bool)
+        for row, doc in enumerate(doc_states):
+            padded_states[row, : len(doc)] = doc
+            states_mask[row, : len(doc)] = True
+        type_ids, type_mask = _type_arrays(inputs.label_tokenizer, list(types))
+        return PoolingFeatures(
+            padded_states,
+            states_mask,
+            numpy.asarray([k[0] for k in keys], dtype="int64"),
+            numpy.asarray(slots, dtype="int64"),
+            numpy.asarray([[k[1], k[2] - 1] for k in keys], dtype="int64"),
+            numpy.asarray([types[type_name(k[3])] for k in keys], dtype="int64"),
+            type_ids,
+            type_mask,
+            numpy.asarray(heads, dtype="int64"),
+            numpy.asarray(tails, dtype="int64"),
+            max(slots) + 1,
+            [unit.doc for unit in units],
+        )
+
+    def build(self, parts: ModuleParts) -> Any:
+        from ..layers.pairs import EntityPooling as Module
+
+        return Module(parts.width, parts.label_model.get_input_embeddings(), parts.image, parts.fusion, parts.grounding)
+
+
+def _array_module(array: Any) -> Any:
+    """numpy, or cupy for arrays on a GPU."""
+    from thinc.api import get_array_module
+
+    return get_array_module(array)
+
+
 @registry.architectures("spacy_roc.InlineMarkers.v1")
-def build_inline_markers() -> InlineMarkersLayer:
+def build_inline_markers() -> InlineMarkers:
     """Typed markers inline, one pass per pair: the paper's setting."""
-    return InlineMarkersLayer()
+    return InlineMarkers()
 
 
-@registry.architectures("spacy_roc.LevitatedMarkers.v1")
-def build_levitated_markers(max_length: int = 512) -> LevitatedMarkersLayer:
+@registry.architectures("spacy_roc.LevitatedMarkers.v2")
+def build_levitated_markers(max_length: int = 512) -> LevitatedMarkers:
     """Levitated markers, one pass per doc for all its pairs (as many passes as the
-    markers need to fit max_length wordpieces)."""
-    if max_length < 2 * N_MARKERS:
-        raise ValueError(Errors.ROC_E036.format(max_length=max_length, minimum=2 * N_MARKERS))
-    return LevitatedMarkersLayer(max_length)
+    markers need to fit max_length wordpieces): two markers per pair, each carrying
+    its entity's type and mention."""
+    if max_length < 4 * N_MARKERS:
+        raise ValueError(Errors.ROC_E036.format(max_length=max_length, minimum=4 * N_MARKERS))
+    return LevitatedMarkers(max_length)
 
 
 @registry.architectures("spacy_roc.EntityPooling.v1")
-def build_entity_pooling() -> EntityPoolingLayer:
+def build_entity_pooling() -> EntityPooling:
     """Entity states pooled from a shared spaCy transformer: set
     [model.text_encoder] to spacy-transformers.TransformerListener.v1."""
-    return EntityPoolingLayer()
+    return EntityPooling()

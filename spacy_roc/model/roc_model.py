@@ -1,26 +1,27 @@
-"""The thinc layer of ROC: `spacy_roc.ROCModel.v1`.
+"""The thinc layer of ROC: `spacy_roc.ROCModel.v2`.
 
 Model[RelationBatch, Floats2d]: docs with their candidate pairs, images and relation
 set go in; logits (n_pairs, n_relations) come out.
 
-- The torch network (`spacy_roc.layers.network.ROCNetwork`) is wrapped with thinc's
-  `PyTorchWrapper_v3`. Its `convert_inputs` builds the tensors (through the pair
-  encoder, `pair_encoders.py`); its `serialize_model` / `deserialize_model` store the
-  Hugging Face configs, the timm name and kwargs, and the weights, so a saved
-  pipeline is rebuilt offline.
-- The tokenizers and the image transform (`Preprocessor`) are `attrs["inputs"]` of
-  the wrapper, set in `init` and saved with the model (tokenizer files, timm data
-  config) through thinc's `serialize_attr`.
-- With a shared spaCy transformer, the text encoder is its listener (a thinc layer
-  before the wrapper): its token states are the wrapper's input, and their gradient
-  goes back to the transformer.
+    [listener] -> featurizer -> network (PyTorchWrapper_v3)
+
+- The featurizer (`featurize.py`) turns the batch into the pair encoder's typed
+  arrays; the wrapper's `convert_inputs` only moves them to torch and to the device.
+- The network (`spacy_roc.layers.network.ROCNetwork`) holds the pair encoder and the
+  frozen label encoder; it carries its Hugging Face tokenizers and timm data config,
+  and `serialize_network` saves each Hugging Face model with its tokenizer, the timm
+  name, kwargs and data config, and the weights, so a saved pipeline is rebuilt
+  offline.
+- With a shared spaCy transformer, the text encoder is its listener: its token states
+  are the featurizer's input, and their gradient goes back to the transformer.
+- The relations' label vectors come from the frozen label encoder; they are cached per
+  relation set (`attrs["labels"]`), since training never changes them.
 - Nothing is loaded at construction; `init` loads the pretrained encoders.
-- At inference the pairs are scored in chunks of at most `max_pairs_per_batch`,
-  against relation prototypes cached per relation set (`attrs["prototypes"]`);
-  whoever changes the weights clears them (`clear_prototypes`).
 """
 import contextlib
+import copy
 import os
+import random
 from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
@@ -31,11 +32,12 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_model_from_config, timm_model_from_saved
 from ..errors import Errors, Warnings, warn
 from ..inputs import RelationBatch, RelationSet
-from .pair_encoders import EntityPoolingLayer, FlatPairs, PairEncoderLayer, Unit
-from .featurize import Preprocessor
+from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_from_msg, hf_to_msg, make_image_transform, timm_model_from_saved
+from .featurize import Features, Inputs, LabelArrays, build_featurizer, label_arrays
+from .markers import PairTokenizer
+from .pair_encoders import ModuleParts, PairEncoder
 
 HEADS = ("retrieval", "classifier")
 
@@ -55,30 +57,36 @@ if hasattr(os, "register_at_fork"):
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """What builds the torch network: the settings of `spacy_roc.ROCModel.v1` (the
+    """What builds the torch network: the settings of `spacy_roc.ROCModel.v2` (the
     one copy of them) and its sub-layers. `text_encoder` is None with a shared
     transformer (the listener gives the token states)."""
 
-    pair_encoder: PairEncoderLayer
+    pair_encoder: PairEncoder
     text_encoder: Optional[HFTextEncoder]
     image_encoder: Optional[TimmImageEncoder]
     relation_encoder: Optional[HFTextEncoder]
     grounding: bool
     head: str
     fusion_layers: int
+    type_weight: float
     temperature: float
     bf16: bool
 
+    @property
+    def label_max_length(self) -> int:
+        return (self.relation_encoder or self.text_encoder).max_length
 
-@registry.architectures("spacy_roc.ROCModel.v1")
+
+@registry.architectures("spacy_roc.ROCModel.v2")
 def build_roc_model(
     text_encoder: Union[HFTextEncoder, Model],
-    pair_encoder: PairEncoderLayer,
+    pair_encoder: PairEncoder,
     image_encoder: Optional[TimmImageEncoder] = None,
     relation_encoder: Optional[HFTextEncoder] = None,
     grounding: Optional[EntityGroundingLayer] = None,
     head: str = "retrieval",
     fusion_layers: int = 2,
+    type_weight: float = 0.2,
     temperature: float = 0.05,
     bf16: bool = True,
     max_pairs_per_batch: int = 256,
@@ -89,29 +97,34 @@ def build_roc_model(
     text_encoder (Union[HFTextEncoder, Model]): Encoder of the pair texts
         (spacy_roc.HFTextEncoder.v1), or the listener of a shared spaCy transformer
         (spacy-transformers.TransformerListener.v1, with spacy_roc.EntityPooling.v1).
-    pair_encoder (PairEncoderLayer): How a pair's text reaches the fusion layers:
-        spacy_roc.InlineMarkers.v1 (one pass per pair), spacy_roc.LevitatedMarkers.v1
+    pair_encoder (PairEncoder): How a pair's text reaches the fusion layers:
+        spacy_roc.InlineMarkers.v1 (one pass per pair), spacy_roc.LevitatedMarkers.v2
         (one pass per doc) or spacy_roc.EntityPooling.v1 (a shared transformer).
     image_encoder (Optional[TimmImageEncoder]): Image encoder, or None (text-only).
-    relation_encoder (Optional[HFTextEncoder]): Separate description encoder, or None
-        to share the text encoder (required with a shared transformer).
+    relation_encoder (Optional[HFTextEncoder]): The frozen encoder of the label
+        texts; None: a frozen copy of the text encoder as it is before training
+        (required with a shared transformer: name its model).
     grounding (Optional[EntityGroundingLayer]): Entity grounding
         (spacy_roc.EntityGrounding.v1), or None. Needs an image encoder.
     head (str): "retrieval" (ROC) or "classifier" (the ablation).
     fusion_layers (int): Transformer layers over [text ; image]; 0: the image is not
         used (ROC_W006 if an image encoder is given).
+    type_weight (float): The weight a of each entity-type match: a pair's score is
+        (1 - 2a) context + a head type + a tail type (see the README).
     temperature (float): Initial temperature; the learnt scale starts at 1 / temperature.
     bf16 (bool): bfloat16 autocast on CUDA (ignored on CPU).
-    max_pairs_per_batch (int): Pairs per forward pass at inference (bounds memory).
-    sample_descriptions (bool): A training step encodes one description per
-        relation, drawn at random, instead of all of them (see the README, "Memory
-        and speed": on for MNRE, off for the demo).
+    max_pairs_per_batch (int): Pairs per forward pass (bounds memory; the component
+        splits training batches by it too).
+    sample_descriptions (bool): A training step matches each relation by one of its
+        texts (name, description, alias), drawn at random, instead of their mean.
     RETURNS (Model[RelationBatch, Floats2d]): Logits per pair and relation.
     """
     if head not in HEADS:
         raise ValueError(Errors.ROC_E017.format(value=head))
+    if not 0.0 <= type_weight < 0.5:
+        raise ValueError(Errors.ROC_E041.format(value=type_weight))
     listener = text_encoder if isinstance(text_encoder, Model) else None
-    if (listener is not None) != isinstance(pair_encoder, EntityPoolingLayer) or (listener and not relation_encoder):
+    if (listener is not None) != pair_encoder.uses_listener or (listener and not relation_encoder):
         raise ValueError(Errors.ROC_E037.format(encoder=type(pair_encoder).__name__))
     if image_encoder is not None and fusion_layers <= 0:
         warn(Warnings.ROC_W006)
@@ -120,7 +133,7 @@ def build_roc_model(
         raise ValueError(Errors.ROC_E035)
     spec = NetworkSpec(
         pair_encoder, None if listener else text_encoder, image_encoder, relation_encoder,
-        grounding is not None, head, max(0, fusion_layers), temperature, bf16,
+        grounding is not None, head, max(0, fusion_layers), type_weight, temperature, bf16,
     )
     network = PyTorchWrapper_v3(
         None,
@@ -129,43 +142,67 @@ def build_roc_model(
         serialize_model=partial(serialize_network, spec),
         deserialize_model=partial(deserialize_network, spec),
     )
-    network.attrs.update(
-        {"inputs": Preprocessor(), "dropout_rate": 0.0, "pair_encoder": pair_encoder, "sample": sample_descriptions}
-    )
+    network.attrs["dropout_rate"] = 0.0
+    featurizer = build_featurizer(pair_encoder, max_pairs_per_batch)
     attrs = {
         "spec": spec,
         "head": head,
         "uses_images": image_encoder is not None,
         "max_pairs_per_batch": max_pairs_per_batch,
-        "prototypes": PrototypeCache(),
+        "split_training": listener is None,
+        "sample": sample_descriptions,
+        "labels": LabelCache(),
     }
-    layers = [listener, network] if listener is not None else [network]
-    refs = {"network": network, "listener": listener}
+    layers = ([listener] if listener is not None else []) + [featurizer, network]
+    refs = {"network": network, "featurizer": featurizer, "listener": listener}
     return Model("roc_model", forward, init=init, layers=layers, refs=refs, attrs=attrs)
 
 
 def init(model: Model, X: Optional[RelationBatch] = None, Y: Any = None) -> None:
     """Load the pretrained encoders and build the network. The number of labels (the
     classifier's outputs) comes from the sample batch X."""
-    from ..layers.network import build_network
-
     spec: NetworkSpec = model.attrs["spec"]
-    text_tokenizer, text_model, width, max_length = None, None, _listener_width(model), 0
+    text_tokenizer, text_model, width = None, None, _listener_width(model)
     if spec.text_encoder is not None:
         text_tokenizer, text_model = spec.text_encoder.load()
-        width, max_length = text_model.config.hidden_size, spec.text_encoder.max_length
-    desc_tokenizer, relation_model = text_tokenizer, None
+        width = text_model.config.hidden_size
     if spec.relation_encoder is not None:
-        desc_tokenizer, relation_model = spec.relation_encoder.load()
+        label_tokenizer, label_model = spec.relation_encoder.load()
+    else:  # the text encoder as it is now, before training, frozen
+        label_tokenizer, label_model = text_tokenizer, copy.deepcopy(text_model)
     backbone, data_config = spec.image_encoder.load() if spec.image_encoder is not None else (None, None)
     n_labels = len(X.relations) if X is not None else 0
-    settings = _network_settings(spec, width)
-    network = build_network(spec.pair_encoder.kind, text_model, backbone, relation_model, n_labels=n_labels, **settings)
-    wrapper = model.get_ref("network")
-    wrapper.shims[0]._model = network.to(get_torch_default_device())
-    desc_max_length = (spec.relation_encoder or spec.text_encoder).max_length
-    wrapper.attrs["inputs"] = Preprocessor(text_tokenizer, max_length, desc_tokenizer, desc_max_length, data_config)
-    clear_prototypes(model)
+    network = build_network(spec, text_model, label_model, backbone, width, n_labels)
+    network.tokenizers = {"pairs": text_tokenizer, "labels": label_tokenizer}
+    network.data_config = data_config
+    model.get_ref("network").shims[0]._model = network.to(get_torch_default_device())
+    _inputs(model)  # checks the markers against the tokenizer now (ROC_E020, ROC_E034)
+
+
+def build_network(spec: NetworkSpec, text_model: Any, label_model: Any, backbone: Any, width: int, n_labels: int) -> Any:
+    """The torch network of a spec, from loaded (or rebuilt) encoders."""
+    from torch import nn
+
+    from ..layers.fusion import Fusion
+    from ..layers.grounding import EntityGrounding
+    from ..layers.image import ImageTokenizer
+    from ..layers.network import ROCNetwork, n_fusion_heads
+
+    image = ImageTokenizer(backbone, width) if backbone is not None else None
+    fusion = Fusion(width, n_fusion_heads(text_model or label_model, width), spec.fusion_layers)
+    grounding = None
+    if spec.grounding and image is not None:
+        word_width = text_model.get_input_embeddings().embedding_dim if text_model is not None else width
+        grounding = EntityGrounding(word_width, width, width)
+    pairs = spec.pair_encoder.build(ModuleParts(text_model, label_model, width, image, fusion, grounding))
+    classifier = nn.Linear(width, n_labels) if spec.head == "classifier" else None
+    return ROCNetwork(pairs, _label_encoder(label_model), classifier, spec.type_weight, spec.temperature, spec.bf16)
+
+
+def _label_encoder(label_model: Any) -> Any:
+    from ..layers.network import LabelEncoder
+
+    return LabelEncoder(label_model)
 
 
 def _listener_width(model: Model) -> int:
@@ -187,7 +224,7 @@ def _listener(model: Model) -> Optional[Model]:
 
 def is_initialized(model: Model) -> bool:
     """Whether the model's encoders are loaded (by init, or from a saved pipeline)."""
-    return model.get_ref("network").attrs["inputs"].loaded
+    return get_network(model) is not None
 
 
 def get_network(model: Model) -> Any:
@@ -195,109 +232,52 @@ def get_network(model: Model) -> Any:
     return model.get_ref("network").shims[0]._model
 
 
-@dataclass
-class Chunk:
-    """Input of the wrapped network: units of a batch's pairs, the batch's
-    transformed images, the shared transformer's token states (or None), and the
-    relations: their descriptions are encoded (training) unless their prototypes are
-    given (inference) or the head is a classifier."""
-
-    batch: RelationBatch
-    pairs: FlatPairs
-    units: List[Unit]
-    pixels: Any
-    states: Optional[List[Floats2d]]
-    retrieval: bool
-    prototypes: Any = None
+def _inputs(model: Model) -> Inputs:
+    """The featurizer's tokenizers and image transform, made from the current
+    network's (after init, or after a saved network was loaded)."""
+    featurizer = model.get_ref("featurizer")
+    network = get_network(model)
+    if featurizer.attrs["inputs_of"] == id(network):
+        return featurizer.attrs["inputs"]
+    spec: NetworkSpec = model.attrs["spec"]
+    pairs = network.tokenizers["pairs"]
+    inputs = Inputs(
+        PairTokenizer(pairs, spec.text_encoder.max_length) if pairs is not None else None,
+        network.tokenizers["labels"],
+        spec.label_max_length,
+        make_image_transform(network.data_config) if network.data_config else None,
+    )
+    featurizer.attrs.update({"inputs": inputs, "inputs_of": id(network)})
+    return inputs
 
 
 def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2d, Callable]:
     if not is_initialized(model):
         raise ValueError(Errors.ROC_E001)
-    network, listener = model.get_ref("network"), _listener(model)
-    pairs = batch.flat_pairs()
-    if not pairs:
+    if batch.n_pairs == 0:
         return model.ops.alloc2f(0, len(batch.relations)), lambda d_logits: batch
-    prep: Preprocessor = network.attrs["inputs"]
+    network, featurizer, listener = model.get_ref("network"), model.get_ref("featurizer"), _listener(model)
+    _inputs(model)
     states, backprop_states = listener(batch.docs, is_train) if listener is not None else (None, None)
-    units = model.attrs["spec"].pair_encoder.plan(prep, batch, pairs)
-    pixels = prep.pixels(batch.images)
-    retrieval = model.attrs["head"] == "retrieval"
-    # at inference, the cached prototypes; in training, encoded with gradients
-    prototypes = _prototypes(model, batch.relations) if retrieval and not is_train else None
-    if is_train:
-        logits, backprop_network = network(Chunk(batch, pairs, units, pixels, states, retrieval, prototypes), is_train=True)
+    chunks, backprop_features = featurizer((batch, states), is_train)
+    labels = label_vectors(model, batch.relations, sample=is_train and model.attrs["sample"])
+    if not is_train:
+        logits = [network.predict((chunk, labels)) for chunk in chunks]
+        return model.ops.xp.concatenate(logits, axis=0), lambda d_logits: batch
+    logits, backprop_network = network((chunks[0], labels), is_train=True)
 
-        def backprop(d_logits: Floats2d) -> RelationBatch:
-            d_states = backprop_network(d_logits)
-            if backprop_states is not None:
-                backprop_states(d_states)
-            return batch
+    def backprop(d_logits: Floats2d) -> RelationBatch:
+        _, d_states = backprop_features([backprop_network(d_logits)])
+        if backprop_states is not None:
+            backprop_states(d_states)
+        return batch
 
-        return logits, backprop
-    chunks = [Chunk(batch, pairs, part, pixels, states, retrieval, prototypes) for part in _chunks(units, model.attrs["max_pairs_per_batch"])]
-    logits = model.ops.xp.concatenate([network.predict(chunk) for chunk in chunks], axis=0)
-    return logits, lambda d_logits: batch
+    return logits, backprop
 
 
-def _chunks(units: List[Unit], max_pairs: int) -> Iterator[List[Unit]]:
-    """Consecutive units with at most max_pairs pairs together (at least one unit)."""
-    chunk: List[Unit] = []
-    for unit in units:
-        if chunk and sum(u.end - u.start for u in chunk) + unit.end - unit.start > max_pairs:
-            yield chunk
-            chunk = []
-        chunk.append(unit)
-    yield chunk
-
-
-def convert_inputs(model: Model, chunk: Chunk, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
-    """The network's keyword tensors for a chunk, on its device, and the backprop to
-    the shared transformer's token states (their gradients per doc)."""
-    prep: Preprocessor = model.attrs["inputs"]
-    device = model.shims[0].device
-    states = None
-    if chunk.states is not None:
-        states = [xp2torch(model.ops.asarray(s), device=device) for s in chunk.states]
-    encoder = model.attrs["pair_encoder"]
-    pairs, sequence_docs = encoder.tensors(prep, chunk.batch, chunk.pairs, chunk.units, states)
-    pairs.update(prep.image_tensors(chunk.batch, sequence_docs, chunk.pixels))
-    kwargs: Dict[str, Any] = {"pairs": _on_device(pairs, device)}
-    if "states" in pairs and is_train:
-        kwargs["pairs"]["states"].requires_grad_(True)
-    if chunk.prototypes is not None:
-        kwargs["prototypes"] = chunk.prototypes
-    elif chunk.retrieval:
-        sample = is_train and model.attrs["sample"]
-        kwargs.update(_on_device(prep.description_tensors(chunk.batch.relations, sample=sample), device))
-    kwargs["dropout"] = float(model.attrs["dropout_rate"]) if is_train else 0.0
-
-    def backprop(d_inputs: ArgsKwargs) -> Optional[List[Floats2d]]:
-        if chunk.states is None:
-            return None
-        grad = d_inputs.kwargs["pairs"]["states"]
-        d_states = [model.ops.alloc2f(*s.shape) for s in chunk.states]
-        for row, doc_i in enumerate(sequence_docs):
-            d_states[doc_i] = model.ops.asarray2f(torch2xp(grad[row, : len(chunk.states[doc_i])]))
-        return d_states
-
-    return ArgsKwargs(args=(), kwargs=kwargs), backprop
-
-
-def convert_outputs(model: Model, chunk_logits: Tuple[Chunk, Any], is_train: bool) -> Tuple[Floats2d, Callable]:
-    """Logits as an array of the model's ops; gradients back as a torch tensor."""
-    _, logits = chunk_logits
-
-    def backprop(d_logits: Floats2d) -> ArgsKwargs:
-        grad = xp2torch(d_logits, device=logits.device).to(logits.dtype)
-        return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
-
-    return model.ops.asarray2f(torch2xp(logits.detach().float())), backprop
-
-
-class PrototypeCache:
-    """The relation prototypes of one relation set and network, at inference.
-    Cleared whenever the weights change (`clear_prototypes`)."""
+class LabelCache:
+    """The label-text vectors of one relation set and network. The label encoder is
+    frozen, so only a new relation set or a new network (a loaded one) changes them."""
 
     def __init__(self) -> None:
         self.key: Optional[Tuple[RelationSet, int]] = None
@@ -307,34 +287,92 @@ class PrototypeCache:
         self.key, self.value = None, None
 
 
-def clear_prototypes(model: Model) -> None:
-    """Forget the cached relation prototypes: call after the weights change."""
-    model.attrs["prototypes"].clear()
+def clear_labels(model: Model) -> None:
+    """Forget the cached label vectors."""
+    model.attrs["labels"].clear()
 
 
-def _prototypes(model: Model, relations: RelationSet) -> Any:
-    """The prototypes (R, Do) of a relation set, cached."""
-    import torch
+def label_vectors(model: Model, relations: RelationSet, sample: bool = False) -> Optional[Dict[str, Any]]:
+    """The relations' label vectors (see spacy_roc.layers.network.retrieval_scores):
+    relation (R, Dt) the normalised mean of each relation's text vectors, or with
+    `sample` one of its texts drawn at random; head_type, tail_type (R, Dt); typed
+    (R,). None with the classifier head."""
+    if model.attrs["head"] != "retrieval":
+        return None
+    from ..layers.network import group_vectors
 
+    texts, arrays = _text_vectors(model, relations)
+    parts = {name: xp2torch(getattr(arrays, name), device=texts.device) for name in ("text_relation", "text_part")}
+    n = len(relations)
+    if sample:
+        rows = [random.choice(r) for r in _rows_by_relation(arrays)]
+        relation = texts[xp2torch(model.ops.xp.asarray(rows), device=texts.device)]
+    else:
+        own = parts["text_part"] == 0
+        relation = group_vectors(texts[own], parts["text_relation"][own], n)
+    heads, tails = parts["text_part"] == 1, parts["text_part"] == 2
+    return {
+        "relation": relation,
+        "head_type": group_vectors(texts[heads], parts["text_relation"][heads], n),
+        "tail_type": group_vectors(texts[tails], parts["text_relation"][tails], n),
+        "typed": xp2torch(arrays.typed, device=texts.device),
+    }
+
+
+def _rows_by_relation(arrays: LabelArrays) -> List[List[int]]:
+    """The rows of each relation's own texts (name, descriptions, aliases)."""
+    rows: List[List[int]] = [[] for _ in range(int(arrays.text_relation.max()) + 1)]
+    for row, (owner, part) in enumerate(zip(arrays.text_relation.tolist(), arrays.text_part.tolist())):
+        if part == 0:
+            rows[owner].append(row)
+    return rows
+
+
+def _text_vectors(model: Model, relations: RelationSet) -> Tuple[Any, LabelArrays]:
+    """The unit vectors (T, Dt) of every label text of a relation set, cached."""
     network = get_network(model)
-    cache: PrototypeCache = model.attrs["prototypes"]
-    key = (relations, id(network))  # a network loaded anew has other weights
+    cache: LabelCache = model.attrs["labels"]
+    key = (relations, id(network))
     if cache.key != key:
-        wrapper = model.get_ref("network")
-        tensors = wrapper.attrs["inputs"].description_tensors(relations)
-        was_training = network.training
-        network.eval()
-        with torch.no_grad():
-            cache.value = network.encode_relations(**_on_device(tensors, wrapper.shims[0].device))
-        network.train(was_training)
-        cache.key = key
+        inputs = _inputs(model)
+        arrays = label_arrays(inputs.label_tokenizer, relations, inputs.label_max_length)
+        device = model.get_ref("network").shims[0].device
+        ids, mask = (xp2torch(getattr(arrays, name), device=device) for name in ("text_ids", "text_mask"))
+        cache.key, cache.value = key, (network.encode_texts(ids, mask), arrays)
     return cache.value
 
 
-def _on_device(tensors: Dict[str, Any], device: Any) -> Dict[str, Any]:
-    import torch
+def convert_inputs(model: Model, X: Tuple[Features, Optional[Dict[str, Any]]], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    """The network's keyword tensors: the chunk's arrays moved to torch on the
+    network's device, the label vectors (already there), the dropout rate; and the
+    backprop to a shared transformer's token states."""
+    features, labels = X
+    device = model.shims[0].device
+    pairs = {}
+    for name, value in features.arrays().items():
+        if isinstance(value, int):
+            pairs[name] = value
+        else:
+            pairs[name] = xp2torch(model.ops.xp.asarray(value) if name == "states" else value, device=device, requires_grad=is_train and name == "states")
+    kwargs = {"pairs": pairs, "labels": labels, "dropout": float(model.attrs["dropout_rate"]) if is_train else 0.0}
 
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
+    def backprop(d_inputs: ArgsKwargs) -> Optional[Any]:
+        if "states" not in pairs:
+            return None
+        return model.ops.asarray3f(torch2xp(d_inputs.kwargs["pairs"]["states"]))
+
+    return ArgsKwargs(args=(), kwargs=kwargs), backprop
+
+
+def convert_outputs(model: Model, inputs_logits: Tuple[Any, Any], is_train: bool) -> Tuple[Floats2d, Callable]:
+    """Logits as an array of the model's ops; gradients back as a torch tensor."""
+    _, logits = inputs_logits
+
+    def backprop(d_logits: Floats2d) -> ArgsKwargs:
+        grad = xp2torch(d_logits, device=logits.device).to(logits.dtype)
+        return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
+
+    return model.ops.asarray2f(torch2xp(logits.detach().float())), backprop
 
 
 @contextlib.contextmanager
@@ -347,62 +385,90 @@ def use_params(model: Model, params: Dict[Any, Any]) -> Iterator[None]:
 
     params (Dict[Any, Any]): Parameter arrays by (shim id, parameter name).
     """
-    import torch
-
     shim = model.get_ref("network").shims[0]
     network = get_network(model)
     named = dict(network.named_parameters()) if network is not None else {}
-    swap = {name: param for name, param in named.items() if (shim.id, name) in params}
-    if not swap:
+    given = {name: xp2torch(params[(shim.id, name)], device=p.device) for name, p in named.items() if (shim.id, name) in params}
+    if not given:
         with model.use_params(params):
             yield
         return
-    backup = {name: param.detach().clone() for name, param in swap.items()}
-    given = {name: xp2torch(params[(shim.id, name)], device=param.device) for name, param in swap.items()}
+    with _swapped(network, given):
+        yield
 
-    def assign(values: Dict[str, Any]) -> None:
+
+@contextlib.contextmanager
+def _swapped(network: Any, values: Dict[str, Any]) -> Iterator[None]:
+    """The network with some of its parameters replaced inside the context."""
+    import torch
+
+    named = dict(network.named_parameters())
+    backup = {name: named[name].detach().clone() for name in values}
+
+    def assign(source: Dict[str, Any]) -> None:
         with torch.no_grad():
-            for name, param in swap.items():
-                param.copy_(values[name])
-        clear_prototypes(model)
+            for name, value in source.items():
+                named[name].copy_(value)
 
-    assign(given)
+    assign(values)
     try:
         yield
     finally:
         assign(backup)
 
 
-def _network_settings(spec: NetworkSpec, width: int) -> Dict[str, Any]:
-    return {
-        "width": width,
-        "head": spec.head,
-        "fusion_layers": spec.fusion_layers,
-        "grounding": spec.grounding,
-        "temperature": spec.temperature,
-        "bf16": spec.bf16,
-    }
+def blend(model: Model, mix: float) -> None:
+    """Blend the trained weights with the pretrained ones (WiSE-FT): the pair side's
+    text encoder moves `1 - mix` of the way back to the frozen label encoder's
+    (pretrained) weights and every layer that starts at zero is scaled by `mix` (see
+    spacy_roc.layers.network.blend). mix = 1 changes nothing; mix = 0 gives the
+    untrained model. With a shared transformer, only spacy-roc's own layers move.
+
+    RETURNS: None; the model's weights are changed.
+    """
+    if not 0.0 <= mix <= 1.0:
+        raise ValueError(Errors.ROC_E042.format(value=mix))
+    if model.attrs["head"] != "retrieval":
+        raise ValueError(Errors.ROC_E011)
+    from ..layers.network import blend as blend_network
+
+    network = get_network(model)
+    network.load_state_dict(blend_network(network, mix))
+
+
+@contextlib.contextmanager
+def blended(model: Model, mix: float) -> Iterator[None]:
+    """The model blended with `mix` (see blend) inside the context only."""
+    network = get_network(model)
+    backup = {name: value.detach().clone() for name, value in network.state_dict().items()}
+    blend(model, mix)
+    try:
+        yield
+    finally:
+        network.load_state_dict(backup)
 
 
 def serialize_network(spec: NetworkSpec, network: Any) -> bytes:
-    """The network's bytes: the Hugging Face configs, the timm name and kwargs, the
-    width, the number of labels and the weights (or that it is not initialized)."""
+    """The network's bytes: each Hugging Face model with its tokenizer, the timm
+    name, kwargs and data config, the width, the number of labels and the weights
+    (or that it is not initialized)."""
     if network is None:
         return srsly.msgpack_dumps({"initialized": False})
     import torch
 
     weights = BytesIO()
     torch.save(network.state_dict(), weights)
-    pairs = network.pairs
+    text_model = getattr(network.pairs, "text_model", None)
     image = None
-    if pairs.image is not None:
+    if network.pairs.image is not None:
         image = {"name": spec.image_encoder.name, "model_kwargs": dict(spec.image_encoder.model_kwargs)}
     msg = {
         "initialized": True,
-        "text": network.configs.get("text"),
-        "relation": network.configs.get("relation"),
+        "text": hf_to_msg(text_model, network.tokenizers["pairs"]) if text_model is not None else None,
+        "labels": hf_to_msg(network.labels.text_model, network.tokenizers["labels"]),
         "image": image,
-        "width": pairs.pair_head.hidden.in_features // 2,
+        "data_config": network.data_config,
+        "width": network.pairs.residual.output.out_features,
         "n_labels": network.classifier.out_features if network.classifier is not None else 0,
         "weights": weights.getvalue(),
     }
@@ -416,12 +482,11 @@ def deserialize_network(spec: NetworkSpec, current: Any, data: bytes, device: An
         return None
     import torch
 
-    from ..layers.network import build_network
-
-    text_model = hf_model_from_config(msg["text"]) if msg["text"] is not None else None
-    relation_model = hf_model_from_config(msg["relation"]) if msg["relation"] is not None else None
+    text_tokenizer, text_model = hf_from_msg(msg["text"]) if msg["text"] is not None else (None, None)
+    label_tokenizer, label_model = hf_from_msg(msg["labels"])
     backbone = timm_model_from_saved(**msg["image"]) if msg["image"] is not None else None
-    settings = _network_settings(spec, msg["width"])
-    network = build_network(spec.pair_encoder.kind, text_model, backbone, relation_model, n_labels=msg["n_labels"], **settings)
+    network = build_network(spec, text_model, label_model, backbone, msg["width"], msg["n_labels"])
     network.load_state_dict(torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True))
+    network.tokenizers = {"pairs": text_tokenizer, "labels": label_tokenizer}
+    network.data_config = msg["data_config"]
     return network.to(device)
