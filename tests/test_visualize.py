@@ -11,7 +11,7 @@ import warnings
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy
 import pytest
@@ -119,7 +119,7 @@ class Elements(HTMLParser):
         attrs = dict(attrs)
         if tag == "figure":
             self.doc = int(attrs["data-doc"])
-        if tag == "g" and attrs.get("class", "").startswith("roc-arc "):
+        if tag == "g" and "roc-arc" in attrs.get("class", "").split():
             self.arc = attrs
             attrs["text"] = ""
         self.elements.append((tag, attrs, self.doc))
@@ -138,6 +138,38 @@ class Elements(HTMLParser):
             for _, attrs, i in self.elements
             if name in attrs.get("class", "").split() and (doc is None or i == doc)
         ]
+
+
+def figures(markup: str) -> List[str]:
+    """The markup of each doc's figure."""
+    return re.findall(r'<figure class="roc-doc".*?</figure>', markup, re.S)
+
+
+def entity_labels(markup: str) -> List[Tuple[str, str]]:
+    """(label, colour) of each entity in displaCy's span view, which draws the
+    label at the entity's first token."""
+    found = re.findall(r'<span style="background: (#\w+); z-index: 10[^"]*">\s*(.*?)\s*</span>', markup, re.S)
+    return [(label, color) for color, label in found]
+
+
+def word_tags(svg: str) -> List[str]:
+    """The tag under each word of displaCy's arc drawing."""
+    return re.findall(r'<tspan class="displacy-tag"[^>]*>([^<]*)</tspan>', svg)
+
+
+def word_xs(svg: str) -> Dict[str, float]:
+    """The x of each word of displaCy's arc drawing, by text."""
+    words = re.findall(r'<tspan class="displacy-word"[^>]* x="([\d.]+)">([^<]*)</tspan>', svg)
+    return {text: float(x) for x, text in words}
+
+
+def arc_geometry(svg: str) -> List[Tuple[str, str, str, float]]:
+    """(data-head, data-tail, path, x of the arrowhead's tip) of each arc."""
+    pattern = (
+        r'<g class="displacy-arrow roc-arc[^>]* data-head="([\d ]+)" data-tail="([\d ]+)"'
+        r'.*?<path class="displacy-arc"[^>]* d="([^"]+)".*?<path class="displacy-arrowhead" d="M([\d.]+),'
+    )
+    return [(head, tail, path, float(x)) for head, tail, path, x in re.findall(pattern, svg, re.S)]
 
 
 def expected_statuses(pred, gold):
@@ -178,7 +210,7 @@ def test_arcs_show_label_score_and_mismatch_marks(page, predicted):
             arc = arcs[record_key(record)]
             assert arc["data-score"] == f"{record['score']:.4f}"
             assert f"{record['label']} {record['score']:.2f}" in arc["text"]
-            assert arc["class"] == f"roc-arc roc-pred roc-{mark}" and arc["data-status"] == mark
+            assert arc["class"] == f"displacy-arrow roc-arc roc-pred roc-{mark}" and arc["data-status"] == mark
         assert [a["data-status"] for a in elements.with_class("roc-gold", i)] == gold_marks
     # "likes" is unknown to the model: missed, or predicted with another label.
     (likes,) = [a["data-status"] for a in elements.with_class("roc-gold") if a["data-label"] == "likes"]
@@ -190,31 +222,36 @@ def test_render_marks_extra_wrong_label_and_missed():
     doc._.relations = [make_record((0, 1), (2, 5), "drew", 0.9), make_record((0, 1), (3, 5), "owns", 0.6)]
     gold = [make_record((0, 1), (3, 5), "drew"), make_record((2, 5), (0, 1), "above"), make_record((0, 1), (2, 5), "None")]
     elements = Elements(spacy_roc.render(doc, gold, spans_key="entities", jupyter=False))
-    assert [a["data-status"] for a in elements.with_class("roc-pred")] == ["extra", "wrong-label"]
+    # The pairs in alignment order: the gold ones, then those only predicted.
+    assert [a["data-status"] for a in elements.with_class("roc-pred")] == ["wrong-label", "extra"]
     assert [a["data-status"] for a in elements.with_class("roc-gold")] == ["wrong-label", "missed"]
     assert [a["data-label"] for a in elements.with_class("roc-gold")] == ["drew", "above"]  # no "None"
     rows = [r["class"] for r in elements.with_class("roc-row")]
-    assert rows == ["roc-row roc-row-extra", "roc-row roc-row-wrong-label", "roc-row roc-row-missed"]
+    assert rows == ["roc-row roc-row-wrong-label", "roc-row roc-row-missed", "roc-row roc-row-extra"]
     # Without gold: no marks, no gold arcs, no rows marked.
     elements = Elements(spacy_roc.render(doc, spans_key="entities", jupyter=False))
-    assert [a["class"] for a in elements.with_class("roc-arc")] == ["roc-arc roc-pred"] * 2
+    assert [a["class"] for a in elements.with_class("roc-arc")] == ["displacy-arrow roc-arc roc-pred"] * 2
     assert not elements.with_class("roc-gold") and not elements.with_class("roc-key")
 
 
 def test_entities_are_highlighted_by_type(page):
-    elements = Elements(page.read_text(encoding="utf8"))
-    for i, (text, ents, _, _) in enumerate(ROWS):
-        got = Counter(e["data-label"] for e in elements.with_class("roc-ent", i))
-        assert got == Counter(label for _, _, label in ents)
-    # Each entity group holds its highlight: one colour per type, distinct types.
-    colors, label = {}, None
-    for _, attrs, _ in elements.elements:
-        label = attrs["data-label"] if attrs.get("class") == "roc-ent" else label
-        if attrs.get("class") == "roc-ent-highlight":
-            colors.setdefault(label, set()).add(attrs["fill"])
+    text = page.read_text(encoding="utf8")
+    colors: Dict[str, set] = {}
+    n_drawings = 0
+    for (_, ents, _, _), figure in zip(ROWS, figures(text), strict=True):
+        expected = Counter(label for _, _, label in ents)
+        labels = entity_labels(figure)
+        assert Counter(label for label, _ in labels) == expected
+        for label, color in labels:
+            colors.setdefault(label, set()).add(color)
+        # The arc drawings: one word per entity, tagged with its type.
+        for svg in re.findall(r"<svg .*?</svg>", figure, re.S):
+            assert Counter(tag for tag in word_tags(svg) if tag) == expected
+            n_drawings += 1
+    assert n_drawings >= len(ROWS) + len(CORPUS)  # every doc has gold, most have predictions
     assert sorted(colors) == ["PERSON", "SHAPE"] and all(len(fills) == 1 for fills in colors.values())
     assert colors["PERSON"] != colors["SHAPE"]
-    chips = [attrs["style"] for attrs in elements.with_class("roc-chip")]
+    chips = [attrs["style"] for attrs in Elements(text).with_class("roc-chip")]
     assert chips == [f"background: {fill}" for label in ("PERSON", "SHAPE") for fill in colors[label]]
 
 
@@ -240,11 +277,17 @@ def test_image_data_uri_downscales_photos():
 
 def test_page_loads_nothing_from_outside(page):
     text = page.read_text(encoding="utf8")
-    assert "http://" not in text and "https://" not in text
-    for needle in ("<script", "<link", "@import", "url(", "xlink:href"):
+    # displaCy's SVGs declare their XML namespaces; no other URL is named.
+    local = re.sub(r' xmlns(?::\w+)?="http://www\.w3\.org/[^"]*"', "", text)
+    assert "http://" not in local and "https://" not in local
+    for needle in ("<script", "<link", "@import", "url(", "<a "):
         assert needle not in text
-    sources = [attrs.get("src") or attrs.get("href") for _, attrs, _ in Elements(text).elements]
-    assert all(source.startswith("data:") for source in sources if source is not None)
+    elements = [attrs for _, attrs, _ in Elements(text).elements]
+    ids = [attrs["id"] for attrs in elements if "id" in attrs]
+    assert len(ids) == len(set(ids))  # each drawing and arc has its own id
+    refs = [attrs[name] for attrs in elements for name in ("src", "href", "xlink:href") if name in attrs]
+    assert any(ref.startswith("#") for ref in refs) and any(ref.startswith("data:") for ref in refs)
+    assert all(ref.startswith("data:") or (ref.startswith("#") and ref[1:] in ids) for ref in refs)
 
 
 def test_text_and_labels_are_escaped():
@@ -253,29 +296,46 @@ def test_text_and_labels_are_escaped():
     doc._.relations = [make_record((0, 1), (1, 6), 'a<i>"b', 0.5)]
     markup = spacy_roc.render(doc, jupyter=False, page=False)
     assert "<b>" not in markup and "<i>" not in markup and "<PER>" not in markup and "</b" not in markup
-    assert "<td>&lt;b&gt;drew&lt;/b&gt;</td>" in markup and ">drew&lt;/b</text>" in markup
-    assert ">&amp;</text>" in markup and ">&quot;</text>" in markup and ">&lt;PER&gt;</text>" in markup
+    assert "<td>&lt;b&gt;drew&lt;/b&gt;</td>" in markup
+    assert re.search(r'class="displacy-word"[^>]*>&lt;b&gt;drew&lt;/b&gt;</tspan>', markup)
+    assert ">&amp;</tspan>" in markup and ">&quot;</tspan>" in markup and ">&lt;PER&gt;</tspan>" in markup
+    assert ">a&lt;i&gt;&quot;b 0.50</textPath>" in markup
     elements = Elements(markup)
     assert [tag for tag, _, _ in elements.elements if tag in ("b", "i")] == []
     assert elements.with_class("roc-arc")[0]["data-label"] == 'a<i>"b'
-    assert [e["data-label"] for e in elements.with_class("roc-ent")] == ["<PER>", "SHAPE"]
+    # displaCy finds the colour of the escaped label: the one of the legend.
+    labels = entity_labels(markup)
+    assert [label for label, _ in labels] == ["&lt;PER&gt;", "SHAPE"]
+    assert [a["style"] for a in elements.with_class("roc-chip")] == [f"background: {color}" for _, color in labels]
 
 
-def test_arcs_of_overlapping_pairs_are_stacked():
+def test_arcs_go_from_head_to_tail_and_never_share_a_path():
     doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE + [(3, 5, "SHAPE")], [])
     pairs = [((0, 1), (2, 5)), ((2, 5), (0, 1)), ((0, 1), (3, 5)), ((3, 5), (0, 1)), ((2, 5), (3, 5))]
     doc._.relations = [make_record(h, t, "drew", 0.5) for h, t in pairs]
     markup = spacy_roc.render(doc, doc._.relations, spans_key="entities", jupyter=False)
-    for kind in ("roc-pred", "roc-gold"):
-        boxes = re.findall(rf'<g class="roc-arc {kind}.*?<rect class="roc-arc-label-bg" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)"', markup, re.S)
-        assert len(boxes) == len(pairs)
-        boxes = [tuple(map(float, box)) for box in boxes]
-        for k, (x1, y1, w1) in enumerate(boxes):
-            for x2, y2, w2 in boxes[k + 1 :]:
-                assert not (x1 < x2 + w2 and x2 < x1 + w1 and abs(y1 - y2) < 14)  # labels never overlap
-        ends = re.findall(rf'<g class="roc-arc {kind}.*?d="M([\d.]+),[\d.]+ C[^"]* ([\d.]+),[\d.]+"', markup, re.S)
-        xs = [float(x) for end in ends for x in end]
-        assert len(xs) == 2 * len(pairs) == len(set(xs))  # no two arcs share an end point
+    svgs = re.findall(r"<svg .*?</svg>", markup, re.S)
+    assert len(svgs) == 2  # predicted, then gold
+    word_of = {"0 1": "anna", "2 5": "the", "3 5": "red circle"}  # an entity's first word
+    for svg in svgs:
+        arcs = arc_geometry(svg)
+        assert [(head, tail) for head, tail, _, _ in arcs] == [(f"{h[0]} {h[1]}", f"{t[0]} {t[1]}") for h, t in pairs]
+        assert len({path for _, _, path, _ in arcs}) == len(pairs)  # stacked, never on one path
+        x_of = word_xs(svg)
+        for head, tail, _, arrow_x in arcs:  # the arrowhead is at the tail
+            assert abs(arrow_x - x_of[word_of[tail]]) < abs(arrow_x - x_of[word_of[head]])
+
+
+def test_entities_with_the_same_start_are_joined_at_different_words():
+    doc = make_doc(BLANK, "anna drew the red circle", [(2, 4, "SHAPE"), (2, 5, "SHAPE")], [])
+    doc._.relations = [make_record((2, 5), (2, 4), "part_of", 0.7)]
+    markup = spacy_roc.render(doc, spans_key="entities", jupyter=False)
+    (svg,) = re.findall(r"<svg .*?</svg>", markup, re.S)
+    assert list(word_xs(svg)) == ["anna", "drew", "the red", "circle"] and word_tags(svg)[2:] == ["SHAPE", ""]
+    ((head, tail, _, arrow_x),) = arc_geometry(svg)
+    assert (head, tail) == ("2 5", "2 4")
+    x_of = word_xs(svg)
+    assert abs(arrow_x - x_of["the red"]) < abs(arrow_x - x_of["circle"])
 
 
 def test_render_is_the_cli_page(page, predicted):
@@ -296,7 +356,7 @@ def test_render_in_jupyter_displays(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", shown.append)
     doc = make_doc(BLANK, "anna drew the red circle", PERSON_SHAPE, [(0, 1, "drew")])
     assert spacy_roc.render(doc, jupyter=True, page=False) is None
-    assert len(shown) == 1 and 'class="roc-arc roc-pred"' in shown[0].data
+    assert len(shown) == 1 and 'class="displacy-arrow roc-arc roc-pred"' in shown[0].data
     assert shown[0].data.startswith('<span class="tex2jax_ignore"><div class="roc-viz">')
     assert isinstance(spacy_roc.render(doc, jupyter=None), str)  # not in a notebook
     assert shown[1:] == []
@@ -432,6 +492,8 @@ def test_browser_screenshot_is_not_blank(page, tmp_path):
     assert n_colors > 100 and not_white > 0.05
     for rgb in (RED, BLUE):  # the images are drawn (upscaled to 160 px)
         assert (pixels == rgb).all(axis=2).sum() > 100 * 100
+    # displaCy's arcs take the colour of their mark: the first docs' are correct (green).
+    assert (pixels[100:] == (0x1B, 0x7F, 0x3B)).all(axis=2).sum() > 300
 
 
 @needs_chromium
@@ -442,8 +504,8 @@ def test_browser_dom_has_one_arc_per_relation(page, predicted, tmp_path):
     assert len(elements.with_class("roc-doc")) == len(ROWS)
     assert len(elements.with_class("roc-pred")) == sum(len(doc._.relations) for doc in docs)
     assert len(elements.with_class("roc-gold")) == sum(map(len, gold))
-    assert len(re.findall(r'<g class="roc-arc roc-pred', dom)) == len(elements.with_class("roc-pred"))
-    assert len(elements.with_class("roc-ent")) == sum(len(ents) for _, ents, _, _ in ROWS)
+    assert len(re.findall(r'<g class="displacy-arrow roc-arc roc-pred', dom)) == len(elements.with_class("roc-pred"))
+    assert len(entity_labels(dom)) == sum(len(ents) for _, ents, _, _ in ROWS)
 
 
 def test_image_values_are_read_as_annotate_reads_them(tmp_path):

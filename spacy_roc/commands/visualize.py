@@ -1,15 +1,16 @@
 """Visualizing relations: a self-contained HTML page with, for each doc, its image
-beside its text, the entities highlighted by type, the predicted relations drawn as
-labelled arcs above the text and the gold relations below it.
+beside its text, and the text drawn by spaCy's displaCy: the entities highlighted by
+type (displaCy's "span" style), the predicted relations as labelled arcs from head to
+tail (its "dep" style, one word per entity with the entity type as its tag), and the
+gold relations as a second drawing of the same words.
 
-Arcs follow displaCy's dependency style (an SVG path with an arrowhead at the tail,
-the label on the arc) and are stacked in levels, so that arcs of overlapping pairs
-are never drawn on top of each other. When gold relations are given, every arc is
-marked: ``roc-match`` (same pair, same label), ``roc-wrong-label`` (same pair, other
-label), ``roc-extra`` (predicted, not in gold) or ``roc-missed`` (gold, not
-predicted). Each arc is one ``<g class="roc-arc roc-pred ...">`` or
-``<g class="roc-arc roc-gold ...">`` element with ``data-label``, ``data-head`` and
-``data-tail`` attributes.
+displaCy lays out the arcs; this module only marks them. When gold relations are
+given, every pair is aligned with spacy_roc.alignment and marked ``roc-match``,
+``roc-wrong-label``, ``roc-extra`` or ``roc-missed``: each of displaCy's arc groups
+becomes ``<g class="displacy-arrow roc-arc roc-pred ...">`` (or ``roc-gold``) with
+``data-label``, ``data-head``, ``data-tail`` and ``data-status`` attributes. What
+displaCy lacks is added around its output: the image, a table of the pairs with
+their runner-ups, and a header with the counts and a legend.
 
 The page loads nothing: the CSS is inline, the images are downscaled data URIs, and
 there are no scripts or fonts. `render` builds it from annotated docs (following
@@ -18,6 +19,7 @@ JSONL file and writes it.
 """
 import html
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from .annotate import Pair, listed_pairs, set_entities
+from ..alignment import PairKey, align, labels_by_pair, status
 from ..errors import Errors, Warnings, warn
 from ..extensions import make_record, record_key
 from ..images import ImageError, data_uri, load_image, resolve_image_string
@@ -42,14 +45,10 @@ STATUSES = {
 }
 THUMBNAIL_SIZE = 320  # the longest side of an inline image, in pixels
 MIN_DISPLAY_SIZE = 160  # smaller images are shown at this size (upscaled, pixelated)
-# SVG geometry, in pixels. Text widths are estimated (see text_width): each token is
-# centred in its box, so a wrong estimate only changes the gaps.
-FONT_SIZE, TOKEN_GAP, PADDING = 16, 8.0, 24.0
-LABEL_SIZE, ENT_LABEL_SIZE = 12.0, 11.0  # arc labels (11 px bold), entity labels (10 px bold)
-LEVEL_HEIGHT, ENT_ROW_HEIGHT, ARROW_SIZE = 30.0, 17.0, 5.0
-# Widths of characters in a sans-serif font, in em.
-NARROW_CHARS, NARROW_WIDTH = set("fijlrtI.,;:'!|()[]{} "), 0.3
-WIDE_CHARS, WIDE_WIDTH = set("mwMW@%&#"), 0.85
+TITLES = {PRED: "predicted", GOLD: "gold"}
+# displaCy's dependency view (spacy.displacy.DependencyRenderer options).
+DEP_OPTIONS = {"distance": 140, "offset_x": 60, "word_spacing": 30, "font": "Arial, sans-serif"}
+DISPLACY_ARC = '<g class="displacy-arrow">'  # the opening tag of each of its arcs
 # Entity colours: displaCy's for its labels, then these for any other label.
 PALETTE = (
     "#7aecec", "#bfeeb7", "#feca74", "#ff9561", "#aa9cfc", "#c887fb", "#9cc9cc",
@@ -62,22 +61,17 @@ GoldInput = Union[Doc, Sequence[Dict[str, Any]]]
 
 
 @dataclass
-class Arc:
-    """A relation drawn as an arc: its record, kind (PRED or GOLD), mark against the
-    gold relations (a key of STATUSES, or None) and layout (x of both ends, level)."""
+class PairView:
+    """A (head, tail) pair with a predicted or a gold relation, or both: its records
+    and its mark against the gold relations (a key of STATUSES, or None)."""
 
-    record: Dict[str, Any]
-    kind: str
+    key: PairKey
+    pred: Optional[Dict[str, Any]]
+    gold: Optional[Dict[str, Any]]
     status: Optional[str]
-    head_x: float = 0.0
-    tail_x: float = 0.0
-    level: int = 1
 
-    @property
-    def text(self) -> str:
-        mark = STATUSES[self.status][0] + " " if self.status else ""
-        score = f" {self.record['score']:.2f}" if self.kind == PRED else ""
-        return f"{mark}{self.record['label']}{score}"
+    def record(self, kind: str) -> Optional[Dict[str, Any]]:
+        return self.pred if kind == PRED else self.gold
 
 
 # -- the pipeline over a data file ----------------------------------------------------
@@ -117,7 +111,7 @@ def visualize(
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(page, encoding="utf8")
-    return relation_counts(annotated, _gold_records(gold, len(annotated), pipe.none_label))
+    return relation_counts(doc_views(annotated, _gold_records(gold, len(annotated), pipe.none_label), pipe.none_label))
 
 
 def read_data(
@@ -313,7 +307,7 @@ def render(
     if isinstance(docs, Doc):
         docs, gold = [docs], (None if gold is None else _one_doc_gold(gold))
     docs = list(docs)
-    markup = render_markup(docs, _gold_records(gold, len(docs), none_label), spans_key)
+    markup = render_markup(docs, _gold_records(gold, len(docs), none_label), spans_key, none_label)
     result = TPL_PAGE.format(content=markup) if page else markup
     if jupyter or (jupyter is None and is_in_jupyter()):
         from IPython.display import HTML, display
@@ -342,25 +336,29 @@ def _gold_records(gold: Optional[Sequence[GoldInput]], n_docs: int, none_label: 
     return [[r for r in records if r["label"] != none_label] for records in relations]
 
 
-def render_markup(docs: Sequence[Doc], gold: Optional[Sequence[Records]], spans_key: Optional[str]) -> str:
+def render_markup(
+    docs: Sequence[Doc], gold: Optional[Sequence[Records]], spans_key: Optional[str], none_label: str
+) -> str:
     """The markup of the page body: the style, the summary and legend, one figure
     per doc. Unreadable images give one ROC_W400 warning; those docs have no image.
 
     docs (Sequence[Doc]): The annotated docs.
     gold (Optional[Sequence[Records]]): Per doc, the gold records to show, or None.
     spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    none_label (str): The no-relation label.
     RETURNS (str): The markup.
     """
     colors = entity_colors(span.label_ for doc in docs for span in entity_spans(doc, spans_key))
+    views = doc_views(docs, gold, none_label)
     figures, failed = [], []
     for i, doc in enumerate(docs):
-        doc_gold = None if gold is None else gold[i]
         image, reason = image_markup(doc._.image)
         failed.extend([reason] if reason else [])
-        figures.append(figure_markup(i, doc, doc_gold, image, spans_key, colors))
+        spans = entity_spans(doc, spans_key)
+        figures.append(figure_markup(i, doc, views[i], image, spans, colors, gold is not None))
     if failed:
         warn(Warnings.ROC_W400.format(n=len(failed), reason=failed[0]))
-    header = header_markup(relation_counts(docs, gold), colors, gold is not None)
+    header = header_markup(relation_counts(views), colors, gold is not None)
     return TPL_BODY.format(style=STYLE, header=header, figures="\n".join(figures))
 
 
@@ -396,50 +394,53 @@ def entity_colors(labels: Iterable[str]) -> Dict[str, str]:
     return colors
 
 
-def relation_statuses(pred: Records, gold: Optional[Records]) -> Tuple[List[Optional[str]], List[Optional[str]]]:
-    """The mark of every predicted and every gold record (see STATUSES), by pair.
+def pair_views(pred: Records, gold: Optional[Records], none_label: str) -> List[PairView]:
+    """The pairs of a doc that have a relation. Without gold: the predicted records,
+    unmarked. With gold: every pair of alignment.align (gold order, then the pairs
+    only predicted), marked by alignment.status.
 
     pred (Records): The predicted records.
-    gold (Optional[Records]): The gold records; None: no marks.
-    RETURNS (Tuple[List[Optional[str]], List[Optional[str]]]): The marks of the
-        predicted and of the gold records.
+    gold (Optional[Records]): The gold records (without the no-relation label), or None.
+    none_label (str): The no-relation label.
+    RETURNS (List[PairView]): One view per pair.
     """
     if gold is None:
-        return [None] * len(pred), []
-    gold_labels = {record_key(r): r["label"] for r in gold}
-    pred_labels = {record_key(r): r["label"] for r in pred}
+        return [PairView(record_key(record), record, None, None) for record in pred]
+    pred_by_pair = {record_key(record): record for record in pred}
+    gold_by_pair = {record_key(record): record for record in gold}
+    aligned = align(labels_by_pair(gold), labels_by_pair(pred), none_label)
+    return [
+        PairView(key, pred_by_pair.get(key), gold_by_pair.get(key), status(gold_label, pred_label, none_label))
+        for key, gold_label, pred_label in aligned
+    ]
 
-    def mark(record: Dict[str, Any], others: Dict[Any, str], absent: str) -> str:
-        other = others.get(record_key(record))
-        return absent if other is None else ("match" if other == record["label"] else "wrong-label")
 
-    return [mark(r, gold_labels, "extra") for r in pred], [mark(r, pred_labels, "missed") for r in gold]
+def doc_views(docs: Sequence[Doc], gold: Optional[Sequence[Records]], none_label: str) -> List[List[PairView]]:
+    """The pair views (see pair_views) of each annotated doc."""
+    return [pair_views(doc._.relations, None if gold is None else gold[i], none_label) for i, doc in enumerate(docs)]
 
 
-def relation_counts(docs: Sequence[Doc], gold: Optional[Sequence[Records]]) -> Dict[str, int]:
+def relation_counts(views: Sequence[Sequence[PairView]]) -> Dict[str, int]:
     """Count the docs, the predicted and gold relations, and the mismatches.
 
-    docs (Sequence[Doc]): The annotated docs.
-    gold (Optional[Sequence[Records]]): Per doc, the gold records, or None.
-    RETURNS (Dict[str, int]): n_docs, n_predicted, n_gold and n_mismatches (marked
-        predicted records plus missed gold records; 0 without gold).
+    views (Sequence[Sequence[PairView]]): Per doc, its pair views.
+    RETURNS (Dict[str, int]): n_docs, n_predicted, n_gold and n_mismatches (pairs
+        marked wrong-label, extra or missed; 0 without gold).
     """
-    counts = {"n_docs": len(docs), "n_predicted": 0, "n_gold": 0, "n_mismatches": 0}
-    for i, doc in enumerate(docs):
-        doc_gold = None if gold is None else gold[i]
-        pred_marks, gold_marks = relation_statuses(doc._.relations, doc_gold)
-        counts["n_predicted"] += len(pred_marks)
-        counts["n_gold"] += len(gold_marks)
-        counts["n_mismatches"] += sum(m not in (None, "match") for m in pred_marks)
-        counts["n_mismatches"] += sum(m == "missed" for m in gold_marks)
-    return counts
+    pairs = [view for doc_views in views for view in doc_views]
+    return {
+        "n_docs": len(views),
+        "n_predicted": sum(view.pred is not None for view in pairs),
+        "n_gold": sum(view.gold is not None for view in pairs),
+        "n_mismatches": sum(view.status not in (None, "match") for view in pairs),
+    }
 
 
 def header_markup(counts: Dict[str, int], colors: Dict[str, str], with_gold: bool) -> str:
     """The summary line and the legend of entity types and arc marks."""
-    summary = f"{counts['n_docs']} docs \u00b7 {counts['n_predicted']} predicted relations (above the text)"
+    summary = f"{counts['n_docs']} docs \u00b7 {counts['n_predicted']} predicted relations"
     if with_gold:
-        summary += f" \u00b7 {counts['n_gold']} gold (below the text) \u00b7 {counts['n_mismatches']} mismatches"
+        summary += f" \u00b7 {counts['n_gold']} gold \u00b7 {counts['n_mismatches']} mismatches"
     chips = [
         f'<span class="roc-chip" style="background: {color}">{_esc(label)}</span>' for label, color in colors.items()
     ]
@@ -451,26 +452,29 @@ def header_markup(counts: Dict[str, int], colors: Dict[str, str], with_gold: boo
 
 
 def figure_markup(
-    i: int, doc: Doc, gold: Optional[Records], image: str, spans_key: Optional[str], colors: Dict[str, str]
+    i: int, doc: Doc, views: List[PairView], image: str, spans: List[Span], colors: Dict[str, str], with_gold: bool
 ) -> str:
-    """The figure of one doc: caption, image, SVG of text and arcs, relation table.
+    """The figure of one doc: caption, image, displaCy's entities and arcs (the
+    predicted relations, then the gold ones), relation table.
 
     i (int): The doc's index on the page.
     doc (Doc): The annotated doc.
-    gold (Optional[Records]): Its gold records, or None.
+    views (List[PairView]): Its pairs (see pair_views).
     image (str): Its image markup (see image_markup).
-    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    spans (List[Span]): Its entities.
     colors (Dict[str, str]): The colour of each entity label.
+    with_gold (bool): Draw the gold relations and add the gold columns.
     RETURNS (str): The markup.
     """
-    pred_marks, gold_marks = relation_statuses(doc._.relations, gold)
-    pred = [Arc(record, PRED, mark) for record, mark in zip(doc._.relations, pred_marks)]
-    gold_arcs = [Arc(record, GOLD, mark) for record, mark in zip(gold or [], gold_marks)]
-    counts = f"{len(pred)} predicted" + ("" if gold is None else f", {len(gold_arcs)} gold")
-    caption = f"#{i} \u00b7 {counts} relation(s)"
-    svg = doc_svg(doc, entity_spans(doc, spans_key), pred, gold_arcs, colors)
-    table = relation_table(doc, pred, gold_arcs, gold is not None)
-    return TPL_FIGURE.format(i=i, caption=caption, image=image, svg=svg, table=table)
+    counts = f"{sum(v.pred is not None for v in views)} predicted"
+    counts += f", {sum(v.gold is not None for v in views)} gold" if with_gold else ""
+    words, bounds = dep_words(doc, spans, views)
+    kinds = [PRED, GOLD] if with_gold else [PRED]
+    arcs = [arcs_markup(doc, words, bounds, views, kind, f"roc-{i}-{kind}") for kind in kinds]
+    return TPL_FIGURE.format(
+        i=i, caption=f"#{i} \u00b7 {counts} relation(s)", image=image, entities=entities_markup(doc, spans, colors),
+        arcs="\n".join(arcs), table=relation_table(doc, views, with_gold),
+    )
 
 
 # -- images ---------------------------------------------------------------------------
@@ -515,240 +519,201 @@ def image_data_uri(image: Any, max_size: int = THUMBNAIL_SIZE) -> Tuple[str, Tup
     return data_uri(buffer.getvalue(), "image/png" if few_colors else "image/jpeg"), size
 
 
-# -- the SVG of a doc -----------------------------------------------------------------
+# -- displaCy's drawings --------------------------------------------------------------
 
 
-def doc_svg(doc: Doc, spans: Sequence[Span], pred: List[Arc], gold: List[Arc], colors: Dict[str, str]) -> str:
-    """The SVG of a doc: predicted arcs, then the tokens over their entity
-    highlights, the entity label rows, then the gold arcs.
+def entities_markup(doc: Doc, spans: Sequence[Span], colors: Dict[str, str]) -> str:
+    """The text with its entities highlighted, by displaCy's "span" style.
+
+    doc (Doc): The doc.
+    spans (Sequence[Span]): Its entities (they may overlap).
+    colors (Dict[str, str]): The colour of each entity label.
+    RETURNS (str): displaCy's markup.
+    """
+    from spacy import displacy
+
+    # displaCy escapes the tokens, not the labels.
+    entities = [{"start_token": s.start, "end_token": s.end, "label": _esc(s.label_)} for s in spans]
+    parse = {"text": doc.text, "tokens": [token.text for token in doc], "spans": entities}
+    options = {"colors": {_esc(label): color for label, color in colors.items()}}
+    return displacy.render(parse, style="span", manual=True, jupyter=False, options=options)
+
+
+def dep_words(
+    doc: Doc, spans: Sequence[Span], views: Sequence[PairView]
+) -> Tuple[List[Dict[str, str]], List[Tuple[int, int]]]:
+    """displaCy's words for the arcs of a doc: one per entity (and per head or tail
+    of a relation), one per other token; where entities overlap, the doc is cut at
+    each of their boundaries. A word's tag is the type of the entities starting there.
 
     doc (Doc): The doc.
     spans (Sequence[Span]): Its entities.
-    pred (List[Arc]): The predicted arcs (laid out here, above the text).
-    gold (List[Arc]): The gold arcs (laid out here, below the text).
-    colors (Dict[str, str]): The colour of each entity label.
-    RETURNS (str): The <svg> markup.
+    views (Sequence[PairView]): Its pairs.
+    RETURNS (Tuple[List[Dict[str, str]], List[Tuple[int, int]]]): The words
+        ({"text", "tag"}) and the token offsets of each.
     """
-    boxes = token_boxes(doc)
-    rows = entity_rows(spans, boxes)
-    pred_height = _layout_arcs(pred, boxes)
-    text_top = pred_height + 4.0
-    rows_bottom = text_top + FONT_SIZE + 12 + (max(rows, default=-1) + 1) * ENT_ROW_HEIGHT
-    gold_height = _layout_arcs(gold, boxes)
-    width = max([boxes[-1][1] if boxes else 0.0] + [_arc_extent(arc)[1] for arc in pred + gold]) + PADDING
-    parts = [_entity_markup(span, row, boxes, text_top, colors) for span, row in zip(spans, rows)]
-    parts += [_token_markup(token, boxes[token.i], text_top) for token in doc]
-    parts += [arc_markup(doc, arc, text_top - 2, -1) for arc in pred]
-    parts += [arc_markup(doc, arc, rows_bottom + 2, 1) for arc in gold]
-    height = rows_bottom + 2 + gold_height
-    return TPL_SVG.format(width=round(width), height=round(height), content="\n".join(parts))
-
-
-def token_boxes(doc: Doc) -> List[Tuple[float, float]]:
-    """The estimated (x start, x end) of each token.
-
-    doc (Doc): The doc.
-    RETURNS (List[Tuple[float, float]]): One box per token.
-    """
-    boxes, x = [], PADDING
-    for token in doc:
-        width = max(text_width(token.text, FONT_SIZE), 8.0)
-        boxes.append((x, x + width))
-        x += width + (TOKEN_GAP if token.whitespace_ else 2.0)
-    return boxes
-
-
-def text_width(text: str, font_size: float) -> float:
-    """The estimated width of a text in a sans-serif font: narrow characters 0.3 em,
-    wide ones and capitals 0.85 or 0.7 em, other ASCII 0.55 em, any other character
-    (accented, CJK, emoji) 1 em, which errs on the wide side.
-
-    text (str): The text.
-    font_size (float): The font size in pixels.
-    RETURNS (float): The width in pixels.
-    """
-    ems = 0.0
-    for char in text:
-        if char in NARROW_CHARS:
-            ems += NARROW_WIDTH
-        elif char in WIDE_CHARS:
-            ems += WIDE_WIDTH
-        else:
-            ems += (0.7 if char.isupper() else 0.55) if char.isascii() else 1.0
-    return ems * font_size
-
-
-def _span_box(start: int, end: int, boxes: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
-    return boxes[start][0] - 3.0, boxes[end - 1][1] + 3.0
-
-
-def entity_rows(spans: Sequence[Span], boxes: Sequence[Tuple[float, float]]) -> List[int]:
-    """The row of each entity's label bar below the text: the lowest row where its
-    bar (at least as wide as its label) overlaps no other bar.
-
-    spans (Sequence[Span]): The entities, by start.
-    boxes (Sequence[Tuple[float, float]]): The token boxes.
-    RETURNS (List[int]): One row per entity, from 0.
-    """
-    placed: List[Tuple[int, float, float]] = []
+    units = {(span.start, span.end) for span in spans} | {offsets for view in views for offsets in view.key}
+    inside = {i for start, end in units for i in range(start + 1, end)}
+    cuts = sorted((set(range(len(doc) + 1)) - inside) | {i for unit in units for i in unit})
+    labels: Dict[int, Dict[str, None]] = defaultdict(dict)  # ordered sets
     for span in spans:
-        low, high = _span_box(span.start, span.end, boxes)
-        high = max(high, low + text_width(span.label_, ENT_LABEL_SIZE) + 8)
-        taken = {row for row, a, b in placed if a < high + 2 and low < b + 2}
-        placed.append((min(set(range(len(placed) + 1)) - taken), low, high))
-    return [row for row, _, _ in placed]
+        labels[span.start][span.label_] = None
+    bounds = list(zip(cuts, cuts[1:]))
+    words = [{"text": doc[start:end].text, "tag": _esc(" / ".join(labels[start]))} for start, end in bounds]
+    return words, bounds
 
 
-def _layout_arcs(arcs: List[Arc], boxes: Sequence[Tuple[float, float]]) -> float:
-    """Set the levels and end points of arcs; return the height they need."""
-    for arc in arcs:
-        arc.head_x = sum(_span_box(*arc.record["head"], boxes)) / 2
-        arc.tail_x = sum(_span_box(*arc.record["tail"], boxes)) / 2
-    stack_arcs(arcs)
-    spread_anchors(arcs, boxes)
-    return max((arc.level for arc in arcs), default=0) * LEVEL_HEIGHT + (14.0 if arcs else 4.0)
+def arc_words(key: PairKey, word_of: Dict[int, int]) -> Optional[Tuple[int, int]]:
+    """The words an arc joins: the first word of its head and of its tail; where
+    both start at the same token, the longer one is joined at its first word past
+    the shorter one. None if head and tail are the same span.
 
-
-def _arc_extent(arc: Arc) -> Tuple[float, float]:
-    """The x range an arc and its label take."""
-    low, high = sorted((arc.head_x, arc.tail_x))
-    middle, half = _label_x(arc), text_width(arc.text, LABEL_SIZE) / 2 + 4
-    return min(low, middle - half), max(high, middle + half)
-
-
-def _label_x(arc: Arc) -> float:
-    """The x of an arc's label: the middle of the arc, kept off the left edge."""
-    half = text_width(arc.text, LABEL_SIZE) / 2 + 4
-    return max((arc.head_x + arc.tail_x) / 2, half)
-
-
-def stack_arcs(arcs: Sequence[Arc]) -> None:
-    """Set the level of each arc, as displaCy does: shortest arcs first, each one
-    level above the highest placed arc whose extent (with its label) it overlaps.
-
-    arcs (Sequence[Arc]): The arcs, with their end points at the entity centres.
+    key (PairKey): The (head, tail) offsets.
+    word_of (Dict[int, int]): The index of the word starting at each cut.
+    RETURNS (Optional[Tuple[int, int]]): The head word and the tail word.
     """
-    placed: List[Tuple[Arc, Tuple[float, float]]] = []
-    for arc in sorted(arcs, key=lambda arc: abs(arc.head_x - arc.tail_x)):
-        low, high = _arc_extent(arc)
-        arc.level = 1 + max((other.level for other, (a, b) in placed if a < high and low < b), default=0)
-        placed.append((arc, (low, high)))
+    (head, tail) = key
+    ends = word_of[head[0]], word_of[tail[0]]
+    if head[0] == tail[0] and head[1] != tail[1]:
+        past = word_of[min(head[1], tail[1])]
+        ends = (ends[0], past) if tail[1] > head[1] else (past, ends[1])
+    return None if ends[0] == ends[1] else ends
 
 
-def spread_anchors(arcs: Sequence[Arc], boxes: Sequence[Tuple[float, float]]) -> None:
-    """Give each arc its own end points inside its entities' boxes, so that arcs
-    meeting at an entity do not share an end: arcs to the left take the left part,
-    higher arcs outside lower ones.
+def dep_arcs(
+    views: Sequence[PairView], kind: str, bounds: Sequence[Tuple[int, int]]
+) -> Tuple[List[Dict[str, Any]], List[PairView]]:
+    """displaCy's arcs of one kind, from head to tail, labelled by arc_text.
 
-    arcs (Sequence[Arc]): The arcs, with levels and ends at the entity centres.
-    boxes (Sequence[Tuple[float, float]]): The token boxes.
+    views (Sequence[PairView]): The doc's pairs.
+    kind (str): PRED or GOLD.
+    bounds (Sequence[Tuple[int, int]]): The token offsets of each word.
+    RETURNS (Tuple[List[Dict[str, Any]], List[PairView]]): The arcs and the pair
+        of each.
     """
-    ends: Dict[Tuple[int, int], List[Tuple[Tuple[int, int], Arc, str]]] = defaultdict(list)
-    for arc in arcs:
-        for end, x, other_x in (("head", arc.head_x, arc.tail_x), ("tail", arc.tail_x, arc.head_x)):
-            order = (0, -arc.level) if other_x < x else (1, arc.level)
-            ends[tuple(arc.record[end])].append((order, arc, end))
-    for (start, stop), members in ends.items():
-        low, high = _span_box(start, stop, boxes)
-        members.sort(key=lambda member: member[0])
-        for k, (_, arc, end) in enumerate(members):
-            setattr(arc, f"{end}_x", low + 3 + (high - low - 6) * (k + 1) / (len(members) + 1))
+    word_of = {start: k for k, (start, _) in enumerate(bounds)}
+    arcs: List[Dict[str, Any]] = []
+    drawn: List[PairView] = []
+    for view in views:
+        record = view.record(kind)
+        ends = None if record is None else arc_words(view.key, word_of)
+        if ends is None:
+            continue
+        (start, end), label = sorted(ends), _esc(arc_text(record, view.status, kind))
+        # displaCy levels arcs by (start, end, label): two arcs that share all three
+        # would be drawn on one path, so a no-break space tells them apart.
+        while any((arc["start"], arc["end"], arc["label"]) == (start, end, label) for arc in arcs):
+            label += "\u00a0"
+        arcs.append({"start": start, "end": end, "label": label, "dir": "right" if ends[0] < ends[1] else "left"})
+        drawn.append(view)
+    return arcs, drawn
 
 
-def arc_markup(doc: Doc, arc: Arc, base_y: float, direction: int) -> str:
-    """The SVG group of one arc: the path from head to tail, the arrowhead at the
-    tail, the label (with the score of predictions) at the top of the arc.
+def arcs_markup(
+    doc: Doc,
+    words: List[Dict[str, str]],
+    bounds: Sequence[Tuple[int, int]],
+    views: Sequence[PairView],
+    kind: str,
+    svg_id: str,
+) -> str:
+    """One kind of arcs, drawn by displaCy's "dep" style (see mark_arcs), under a title.
 
     doc (Doc): The doc.
-    arc (Arc): The laid-out arc.
-    base_y (float): The y of the arc's ends.
-    direction (int): -1 draws the arc upwards (predictions), 1 downwards (gold).
+    words (List[Dict[str, str]]): displaCy's words (see dep_words).
+    bounds (Sequence[Tuple[int, int]]): The token offsets of each word.
+    views (Sequence[PairView]): The doc's pairs.
+    kind (str): PRED or GOLD.
+    svg_id (str): The id of the <svg>, unique on the page.
     RETURNS (str): The markup.
     """
-    x1, x2, rise = arc.head_x, arc.tail_x, direction * arc.level * LEVEL_HEIGHT
-    # Control points 4/3 as far as the top: the curve's middle reaches base_y + rise.
-    control = base_y + rise / 0.75
-    path = f"M{x1:.1f},{base_y:.1f} C{x1:.1f},{control:.1f} {x2:.1f},{control:.1f} {x2:.1f},{base_y:.1f}"
-    back = base_y + direction * 2 * ARROW_SIZE
-    arrow = f"M{x2:.1f},{base_y:.1f} L{x2 - ARROW_SIZE:.1f},{back:.1f} L{x2 + ARROW_SIZE:.1f},{back:.1f} Z"
-    classes = f"roc-arc roc-{arc.kind}" + (f" roc-{arc.status}" if arc.status else "")
-    score = f' data-score="{arc.record["score"]:.4f}"' if arc.kind == PRED else ""
-    return TPL_ARC.format(
-        classes=classes, status=arc.status or "", label=_esc(arc.record["label"]), score=score,
-        head=" ".join(map(str, arc.record["head"])), tail=" ".join(map(str, arc.record["tail"])),
-        title=_esc(_describe(doc, arc)), path=path, arrow=arrow, text=_label_markup(arc, base_y + rise),
-    )
+    from spacy import displacy
+
+    arcs, drawn = dep_arcs(views, kind, bounds)
+    svg = '<p class="roc-none">none</p>'
+    if arcs:
+        parse = {"words": words, "arcs": arcs}
+        svg = displacy.render(parse, style="dep", manual=True, jupyter=False, options=DEP_OPTIONS)
+        svg = mark_arcs(doc, svg, drawn, kind, svg_id)
+    return TPL_ARCS.format(kind=kind, title=TITLES[kind], svg=svg)
 
 
-def _label_markup(arc: Arc, y: float) -> str:
-    """The label of an arc on a white box, centred at (label x, y)."""
-    x, width = _label_x(arc), text_width(arc.text, LABEL_SIZE) + 6
-    box = f'<rect class="roc-arc-label-bg" x="{x - width / 2:.1f}" y="{y - 7:.1f}" width="{width:.1f}" height="14" rx="3"/>'
-    return f'{box}<text class="roc-arc-label" x="{x:.1f}" y="{y:.1f}">{_esc(arc.text)}</text>'
+def mark_arcs(doc: Doc, svg: str, views: Sequence[PairView], kind: str, svg_id: str) -> str:
+    """displaCy's SVG with its random id replaced (so a page renders the same twice)
+    and each of its arc groups, in order, marked with its relation:
+    <g class="displacy-arrow roc-arc roc-KIND roc-STATUS" data-status data-label
+    data-head data-tail [data-score]>, and a <title> that describes it.
+
+    doc (Doc): The doc.
+    svg (str): displaCy's markup of the arcs of `views`, in order.
+    views (Sequence[PairView]): The pair of each arc.
+    kind (str): PRED or GOLD.
+    svg_id (str): The new id.
+    RETURNS (str): The markup.
+    """
+    match = re.search(r'<svg [^>]*\bid="([^"]+)"', svg)
+    parts = (svg.replace(match.group(1), svg_id) if match else svg).split(DISPLACY_ARC)
+    if len(parts) != len(views) + 1:
+        raise ValueError(f"displaCy drew {len(parts) - 1} arcs for {len(views)} relations")
+    groups = [arc_group(doc, view, kind) for view in views]
+    return parts[0] + "".join(group + part for group, part in zip(groups, parts[1:]))
 
 
-def _describe(doc: Doc, arc: Arc) -> str:
+def arc_group(doc: Doc, view: PairView, kind: str) -> str:
+    """The opening tag of an arc's group, with its title (see mark_arcs)."""
+    record = view.record(kind)
+    classes = f"displacy-arrow roc-arc roc-{kind}" + (f" roc-{view.status}" if view.status else "")
+    score = f' data-score="{record["score"]:.4f}"' if kind == PRED else ""
+    head, tail = (" ".join(map(str, offsets)) for offsets in view.key)
+    attributes = f'data-status="{view.status or ""}" data-label="{_esc(record["label"])}"'
+    attributes += f' data-head="{head}" data-tail="{tail}"'
+    return f'<g class="{classes}" {attributes}{score}><title>{_esc(describe(doc, view, kind))}</title>'
+
+
+def arc_text(record: Dict[str, Any], mark: Optional[str], kind: str) -> str:
+    """The label on an arc: the mark against gold, the label, the score of predictions."""
+    symbol = STATUSES[mark][0] + " " if mark else ""
+    score = f" {record['score']:.2f}" if kind == PRED else ""
+    return f"{symbol}{record['label']}{score}"
+
+
+def describe(doc: Doc, view: PairView, kind: str) -> str:
     """A one-line description of an arc: head, label, tail, score and mark."""
-    record = arc.record
-    head, tail = doc[slice(*record["head"])].text, doc[slice(*record["tail"])].text
-    score = f" ({record['score']:.2f})" if arc.kind == PRED else ""
-    mark = f"; {STATUSES[arc.status][1]}" if arc.status else ""
-    return f"{arc.kind}: {head} \u2192 {record['label']}{score} \u2192 {tail}{mark}"
-
-
-def _entity_markup(
-    span: Span, row: int, boxes: Sequence[Tuple[float, float]], text_top: float, colors: Dict[str, str]
-) -> str:
-    """An entity: a highlight behind its tokens and a label bar in its row."""
-    low, high = _span_box(span.start, span.end, boxes)
-    bar_y = text_top + FONT_SIZE + 12 + row * ENT_ROW_HEIGHT
-    bar_width = max(high - low, text_width(span.label_, ENT_LABEL_SIZE) + 8)
-    return TPL_ENT.format(
-        label=_esc(span.label_), start=span.start, end=span.end, color=colors[span.label_],
-        x=f"{low:.1f}", y=f"{text_top:.1f}", width=f"{high - low:.1f}", height=FONT_SIZE + 10,
-        bar_y=f"{bar_y:.1f}", bar_width=f"{bar_width:.1f}", bar_height=ENT_ROW_HEIGHT - 3,
-        text_x=f"{low + 4:.1f}", text_y=f"{bar_y + (ENT_ROW_HEIGHT - 3) / 2:.1f}",
-    )
-
-
-def _token_markup(token: Any, box: Tuple[float, float], text_top: float) -> str:
-    x, y = (box[0] + box[1]) / 2, text_top + (FONT_SIZE + 10) / 2
-    return f'<text class="roc-token" x="{x:.1f}" y="{y:.1f}">{_esc(token.text)}</text>'
+    record = view.record(kind)
+    (head, tail) = view.key
+    score = f" ({record['score']:.2f})" if kind == PRED else ""
+    mark = f"; {STATUSES[view.status][1]}" if view.status else ""
+    return f"{kind}: {doc[slice(*head)].text} \u2192 {record['label']}{score} \u2192 {doc[slice(*tail)].text}{mark}"
 
 
 # -- the relation table ---------------------------------------------------------------
 
 
-def relation_table(doc: Doc, pred: Sequence[Arc], gold: Sequence[Arc], with_gold: bool) -> str:
+def relation_table(doc: Doc, views: Sequence[PairView], with_gold: bool) -> str:
     """A table of the doc's relations: one row per pair, predicted and gold.
 
     doc (Doc): The doc.
-    pred (Sequence[Arc]): The predicted arcs.
-    gold (Sequence[Arc]): The gold arcs.
+    views (Sequence[PairView]): Its pairs (see pair_views).
     with_gold (bool): Add the gold and mark columns.
     RETURNS (str): The <table> markup ("" if there are no relations).
     """
-    rows: Dict[Any, Dict[str, Arc]] = {}
-    for arc in [*pred, *gold]:
-        rows.setdefault(record_key(arc.record), {}).setdefault(arc.kind, arc)
-    if not rows:
+    if not views:
         return ""
     header = ["head", "tail", "predicted", "alternatives"] + (["gold", ""] if with_gold else [])
     cells = "".join(f"<th>{name}</th>" for name in header)
-    body = [_table_row(doc, key, arcs, with_gold) for key, arcs in rows.items()]
+    body = [_table_row(doc, view, with_gold) for view in views]
     return f'<table class="roc-table"><thead><tr>{cells}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _table_row(doc: Doc, key: Any, arcs: Dict[str, Arc], with_gold: bool) -> str:
-    (head, tail), pred, gold = key, arcs.get(PRED), arcs.get(GOLD)
+def _table_row(doc: Doc, view: PairView, with_gold: bool) -> str:
+    (head, tail), pred, gold = view.key, view.pred, view.gold
     cells = [doc[slice(*head)].text, doc[slice(*tail)].text]
-    cells.append(f"{pred.record['label']} ({pred.record['score']:.2f})" if pred else "")
-    alternatives = pred.record.get("alternatives", []) if pred else []
+    cells.append(f"{pred['label']} ({pred['score']:.2f})" if pred else "")
+    alternatives = pred.get("alternatives", []) if pred else []
     cells.append(", ".join(f"{label} ({score:.2f})" for label, score in alternatives))
-    status = (pred or gold).status
     if with_gold:
-        cells += [gold.record["label"] if gold else "", STATUSES[status][1] if status else ""]
-    row_class = f"roc-row roc-row-{status}" if status else "roc-row"
+        cells += [gold["label"] if gold else "", STATUSES[view.status][1] if view.status else ""]
+    row_class = f"roc-row roc-row-{view.status}" if view.status else "roc-row"
     return f'<tr class="{row_class}">' + "".join(f"<td>{_esc(cell)}</td>" for cell in cells) + "</tr>"
 
 
@@ -787,28 +752,17 @@ TPL_FIGURE = """<figure class="roc-doc" id="roc-doc-{i}" data-doc="{i}">
 <div class="roc-body">
 {image}
 <div class="roc-text">
-<div class="roc-scroll">{svg}</div>
+<div class="roc-entities">{entities}</div>
+{arcs}
 {table}
 </div>
 </div>
 </figure>"""
 
-TPL_SVG = """<svg class="roc-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">
-{content}
-</svg>"""
-
-TPL_ENT = """<g class="roc-ent" data-label="{label}" data-start="{start}" data-end="{end}">
-<rect class="roc-ent-highlight" x="{x}" y="{y}" width="{width}" height="{height}" rx="4" fill="{color}"/>
-<rect class="roc-ent-bar" x="{x}" y="{bar_y}" width="{bar_width}" height="{bar_height}" rx="3" fill="{color}"/>
-<text class="roc-ent-label" x="{text_x}" y="{text_y}">{label}</text>
-</g>"""
-
-TPL_ARC = """<g class="{classes}" data-status="{status}" data-label="{label}" data-head="{head}" data-tail="{tail}"{score}>
-<title>{title}</title>
-<path class="roc-arc-line" d="{path}"/>
-<path class="roc-arc-head" d="{arrow}"/>
-{text}
-</g>"""
+TPL_ARCS = """<div class="roc-arcs roc-arcs-{kind}">
+<p class="roc-arcs-title">{title}</p>
+<div class="roc-scroll">{svg}</div>
+</div>"""
 
 STYLE = """
 .roc-viz { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans", sans-serif; color: #222; }
@@ -823,21 +777,14 @@ STYLE = """
 .roc-image { flex: none; border: 1px solid #ccc; max-width: 320px; height: auto; }
 .roc-no-image { width: 160px; height: 60px; display: flex; align-items: center; justify-content: center; color: #999; font-size: 0.8em; }
 .roc-text { flex: 1; min-width: 0; }
+.roc-arcs-title { margin: 0.6rem 0 0; font-size: 0.75em; font-weight: 700; text-transform: uppercase; letter-spacing: 0.05em; color: #888; }
+.roc-none { margin: 0; font-size: 0.8em; color: #999; }
 .roc-scroll { overflow-x: auto; }
-.roc-svg { display: block; }
-.roc-token { font-size: 16px; text-anchor: middle; dominant-baseline: central; fill: #222; }
-.roc-ent-highlight { fill-opacity: 0.55; }
-.roc-ent-label { font-size: 10px; font-weight: 700; dominant-baseline: central; fill: #222; }
 .roc-arc { color: #444; }
-.roc-arc-line { fill: none; stroke: currentColor; stroke-width: 2px; }
-.roc-arc-head { fill: currentColor; }
-.roc-arc-label-bg { fill: #fff; fill-opacity: 0.9; }
-.roc-arc-label { font-size: 11px; font-weight: 600; text-anchor: middle; dominant-baseline: central; fill: currentColor; paint-order: stroke; stroke: #fff; stroke-width: 4px; stroke-linejoin: round; }
 .roc-match { color: #1b7f3b; }
 .roc-wrong-label { color: #c76a00; }
 .roc-extra, .roc-missed { color: #c62828; }
-.roc-extra .roc-arc-line, .roc-missed .roc-arc-line { stroke-dasharray: 6 4; }
-.roc-gold .roc-arc-line { stroke-width: 1.5px; }
+.roc-extra .displacy-arc, .roc-missed .displacy-arc { stroke-dasharray: 6 4; }
 .roc-table { border-collapse: collapse; font-size: 0.8em; margin-top: 0.5rem; }
 .roc-table th, .roc-table td { border-bottom: 1px solid #eee; padding: 0.2em 0.6em; text-align: left; }
 .roc-row-extra td, .roc-row-missed td { color: #c62828; }
