@@ -34,8 +34,9 @@ import typer
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_roc.commands.annotate import annotate_local, listed_pairs
-from spacy_roc.commands.demo import SPANS_KEY, generate_demo
+from spacy_roc.commands.annotate import annotate_local
+from spacy_roc.commands.demo import generate_demo
+from spacy_roc.formats.codec import SPANS_KEY, doc_from_json, entities_to_json
 from spacy_roc.formats.docbin import read_docbin
 
 # Runs argv[1:] as a child process and prints the child's peak RSS in KiB (Linux).
@@ -52,8 +53,7 @@ def write_inputs(folder: Path, n_docs: int, image_size: int) -> List[dict]:
     generate_demo(folder, n_train=0, n_dev=0, n_test=n_docs, image_size=image_size, seed=0)
     lines = []
     for doc in read_docbin(folder / "test.spacy"):
-        entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in doc.spans[SPANS_KEY]]
-        lines.append({"text": doc.text, "entities": entities, "image": f"images/{doc._.image}"})
+        lines.append({"text": doc.text, "entities": entities_to_json(doc, SPANS_KEY), "image": f"images/{doc._.image}"})
     return lines
 
 
@@ -65,16 +65,9 @@ def write_jsonl(path: Path, lines: List[dict]) -> Path:
 
 
 def bare_docs(nlp: Language, lines: List[dict], folder: Path) -> List[Doc]:
-    """The docs annotate builds from the lines, built beforehand for bare nlp.pipe."""
-    docs = []
-    for line in lines:
-        doc = nlp.make_doc(line["text"])
-        spans = [doc.char_span(e["start"], e["end"], label=e["label"]) for e in line["entities"]]
-        doc.spans[SPANS_KEY] = spans
-        doc._.relation_pairs = listed_pairs(spans, None)
-        doc._.image = str(folder / line["image"])
-        docs.append(doc)
-    return docs
+    """The docs annotate builds from the lines (codec.doc_from_json), built beforehand
+    for bare nlp.pipe."""
+    return [doc_from_json(nlp, line, SPANS_KEY, folder) for line in lines]
 
 
 def time_runs(nlp: Language, docs: List[Doc], source: Path, output: Path, batch_size: int, repeats: int) -> Dict[str, float]:

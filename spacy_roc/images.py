@@ -7,17 +7,13 @@ orientation (phone and Twitter JPEGs carry one). Unreadable values raise
 ``ImageError`` with a reason; ``ImageReader`` turns that into a coded warning plus
 text-only fallback, or a coded error, as configured.
 
-In JSON (``annotate`` lines, the page of ``visualize``, Prodigy tasks) an image is a
-string: ``resolve_image_string`` tells a path from base64 and from a data URI, and
-``encode_png`` and ``data_uri`` write one.
+How an image is written as a JSON string, and read back, is the codec's
+(``spacy_roc.formats.codec``).
 """
-import base64
-import binascii
 import io
-import re
 import struct
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
@@ -36,7 +32,7 @@ MAX_PIXELS = 4_000_000
 DRAFT_SIZE = 1024
 # What a broken or hostile file can make Pillow's decoders raise. Anything else (e.g.
 # MemoryError, KeyboardInterrupt) is not an "unreadable image" and propagates.
-_DECODE_ERRORS = (
+DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
     ZeroDivisionError, struct.error,
 )
@@ -44,8 +40,6 @@ _DECODE_ERRORS = (
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 # 16/32-bit integer and float modes, rescaled to 8 bits.
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-# The start of a data URI of base64 image bytes, e.g. "data:image/png;base64,".
-DATA_URI = re.compile(r"data:image/[\w.+-]+;base64,", re.IGNORECASE)
 
 
 class ImageError(ValueError):
@@ -85,7 +79,7 @@ def load_image(value: Any, base_dir: Optional[Path] = None) -> Any:
         return to_rgb(upright(image))
     except Image.DecompressionBombError as err:
         raise ImageError(f"image too large to decode safely: {err}") from err
-    except _DECODE_ERRORS as err:
+    except DECODE_ERRORS as err:
         # e.g. a lazily opened, truncated PIL image, or a mode Pillow cannot convert
         raise ImageError(f"cannot read image of mode {image.mode!r}: {err}") from err
 
@@ -133,7 +127,7 @@ def _open_bytes(data: bytes, source: str = "bytes") -> Any:
         image.load()
     except Image.DecompressionBombError as err:
         raise ImageError(f"image too large to decode safely ({source}): {err}") from err
-    except _DECODE_ERRORS as err:
+    except DECODE_ERRORS as err:
         raise ImageError(f"cannot decode image ({source}): {err}") from err
     return image
 
@@ -189,69 +183,6 @@ def _rescale_to_8bit(image: Any) -> Any:
     low, high = float(array.min()), float(array.max())
     scaled = (array - low) / (high - low) * 255.0 if high > low else numpy.zeros_like(array)
     return Image.fromarray(scaled.astype(numpy.uint8), mode="L")
-
-
-def resolve_image_string(value: str, base_dir: Optional[Union[str, Path]] = None) -> Tuple[Union[str, bytes], str]:
-    """Tell a path from base64 in the "image" string of a JSON line: a data URI is
-    its base64 payload, an existing file is a path, another string that decodes as
-    base64 (standard alphabet, whitespace ignored) is base64, anything else is a path.
-
-    value (str): The "image" string.
-    base_dir (Optional[Union[str, Path]]): Folder for relative paths.
-    RETURNS (Tuple[Union[str, bytes], str]): The path (joined to base_dir) or the
-        decoded bytes, and how the string was read (for messages).
-    RAISES (ImageError): If a data URI's payload is not base64.
-    """
-    match = DATA_URI.match(value)
-    if match:
-        data = _b64decode(value[match.end() :])
-        if data is None:
-            raise ImageError("data URI with invalid base64")
-        return data, "data URI"
-    path = value if base_dir is None or Path(value).is_absolute() else str(Path(base_dir) / value)
-    if _is_file(path):
-        return path, f"file {path}"
-    data = _b64decode(value)
-    if data is not None:
-        return data, f"not a file ({path[:200]}), read as base64"
-    return path, "path"
-
-
-def _is_file(path: str) -> bool:
-    try:
-        return Path(path).is_file()
-    except (OSError, ValueError):  # name too long, NUL byte
-        return False
-
-
-def _b64decode(text: str) -> Optional[bytes]:
-    try:
-        data = base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data or None
-
-
-def encode_png(value: Any) -> bytes:
-    """An image value read with load_image (so in RGB), encoded as PNG.
-
-    value (Any): A path, bytes, PIL image or numpy array.
-    RETURNS (bytes): The PNG bytes.
-    RAISES (ImageError): If the value cannot be read as an image.
-    """
-    buffer = io.BytesIO()
-    load_image(value).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    """The base64 data URI of encoded image bytes, e.g. "data:image/png;base64,iVBOR...".
-
-    data (bytes): The encoded image.
-    mime (str): Its MIME type, e.g. "image/png".
-    RETURNS (str): The data URI.
-    """
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 class ImageReader:

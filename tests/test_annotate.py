@@ -10,7 +10,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from conftest import BLANK, BLUE, CORPUS, RED, make_doc, solid_image
+from conftest import BLANK, CORPUS, RED, make_doc, solid_image
 from spacy_roc.commands.annotate import (
     ERROR_KEY,
     Settings,
@@ -18,10 +18,9 @@ from spacy_roc.commands.annotate import (
     annotate_local,
     parse_line,
 )
-from spacy_roc.candidates import annotated_pairs
 from spacy_roc.commands.cli import app
+from spacy_roc.formats.codec import encode_png, image_from_json
 from spacy_roc.formats.docbin import read_docbin, write_docbin
-from spacy_roc.images import encode_png, resolve_image_string
 from spacy_roc.formats.jsonl import iter_lines
 
 Line = Union[Dict[str, Any], str, bytes]
@@ -133,17 +132,6 @@ def test_iter_lines_splits_at_newlines_only(chunk_size):
     assert list(iter_lines([data + b"\n"])) == lines
 
 
-def test_image_string_is_told_apart(tmp_path):
-    (tmp_path / "abcd").write_bytes(png_bytes(RED))  # a valid base64 string, and a file
-    assert resolve_image_string("abcd", str(tmp_path)) == (str(tmp_path / "abcd"), f"file {tmp_path / 'abcd'}")
-    data, how = resolve_image_string("wxyz", str(tmp_path))
-    assert data == base64.b64decode("wxyz") and "base64" in how
-    encoded = base64.b64encode(png_bytes(BLUE)).decode()
-    assert resolve_image_string(f"data:image/png;base64,{encoded}", None)[0] == png_bytes(BLUE)
-    assert resolve_image_string(encoded[:30] + "\n" + encoded[30:], None)[0] == png_bytes(BLUE)
-    assert resolve_image_string("no such file.png", str(tmp_path)) == (str(tmp_path / "no such file.png"), "path")
-
-
 # -- JSONL in and out -----------------------------------------------------------------
 
 
@@ -231,7 +219,6 @@ def bad_file(tmp_path) -> Path:
     return write_jsonl(tmp_path / "bad.jsonl", [line for line, _ in BAD_LINES])
 
 
-@pytest.mark.filterwarnings("ignore:.*ROC_W501")
 def test_bad_lines_come_back_with_coded_errors(trained, bad_file, tmp_path):
     output = tmp_path / "out.jsonl"
     summary = annotate_local(trained[0], bad_file, output, progress=False)
@@ -255,7 +242,6 @@ def test_bad_lines_come_back_with_coded_errors(trained, bad_file, tmp_path):
     assert [e[:2] for e in summary["first_errors"]] == [[i + 1, c] for i, (_, c) in enumerate(BAD_LINES) if c]
 
 
-@pytest.mark.filterwarnings("ignore:.*ROC_W501")
 def test_strict_makes_the_first_bad_line_an_error(trained, bad_file, tmp_path):
     with pytest.raises(ValueError, match=r"ROC_E507.*line 2 .*\[ROC_E500\]"):
         annotate_local(trained[0], bad_file, tmp_path / "out.jsonl", strict=True, progress=False)
@@ -280,33 +266,35 @@ def test_overlapping_entities_are_bad_where_doc_ents_are_read(loaded, corpus_dir
 # -- pairs ----------------------------------------------------------------------------
 
 
-def test_pairs_restrict_what_annotated_pairs_scores(trained, loaded, corpus_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(loaded.get_pipe("roc_relations"), "candidates", annotated_pairs)
+def test_pairs_restrict_what_is_scored(trained, corpus_dir, tmp_path):
+    nlp = trained[0]
     lines = corpus_lines(image_paths(corpus_dir)[:4])
     restricted = [dict(line, pairs=[[1, 0]]) for line in lines]
     source = write_jsonl(tmp_path / "input.jsonl", lines + restricted)
-    annotate_local(loaded, source, tmp_path / "out.spacy", progress=False)
-    annotate_local(loaded, source, tmp_path / "out.jsonl", progress=False)
+    annotate_local(nlp, source, tmp_path / "out.spacy", progress=False)
+    annotate_local(nlp, source, tmp_path / "out.jsonl", progress=False)
     docs, outputs = read_docbin(tmp_path / "out.spacy"), read_jsonl(tmp_path / "out.jsonl")
     for doc, line in zip(docs, lines + restricted):
         spans = [[s.start, s.end] for s in doc.spans["entities"]]
-        assert doc._.relation_pairs == ([[spans[1], spans[0]]] if "pairs" in line else [[spans[0], spans[1]], [spans[1], spans[0]]])
-    # all pairs: the all_pairs pipeline's relations; the person -> shape pair "drew"/"owns"
-    all_pairs = tmp_path / "all_pairs.jsonl"
-    annotate_local(trained[0], write_jsonl(tmp_path / "plain.jsonl", lines), all_pairs, progress=False)
-    assert_close([out["relations"] for out in outputs[:4]], [out["relations"] for out in read_jsonl(all_pairs)])
+        assert doc._.relation_pairs == ([[spans[1], spans[0]]] if "pairs" in line else None)
+    # without "pairs": the candidates' pairs, as nlp(doc) scores them (person -> shape "drew"/"owns")
+    assert_close([out["relations"] for out in outputs[:4]], [expected_relations(nlp, row) for row in CORPUS[:4]])
     assert all(any(r["head"]["label"] == "PERSON" for r in out["relations"]) for out in outputs[:4])
-    assert not any(r["head"]["label"] == "PERSON" for out in outputs[4:] for r in out["relations"])
+    # with "pairs": only shape -> person is scored
+    for out, line in zip(outputs[4:], restricted):
+        shape, person = line["entities"][1], line["entities"][0]
+        assert all((r["head"]["start"], r["tail"]["start"]) == (shape["start"], person["start"]) for r in out["relations"])
 
 
-def test_pairs_with_all_pairs_candidates_and_reserved_fields_warn(trained, tmp_path):
+def test_reserved_fields_warn(trained, tmp_path):
     line = {"text": TEXT, "entities": ENTS, "pairs": [[0, 1]], "relations": ["gold"]}
     source = write_jsonl(tmp_path / "input.jsonl", [line])
     with pytest.warns(UserWarning) as record:
         annotate_local(trained[0], source, tmp_path / "out.jsonl", progress=False)
     messages = " ".join(str(w.message) for w in record)
-    assert "ROC_W501" in messages and "ROC_W500" in messages
-    assert read_jsonl(tmp_path / "out.jsonl")[0]["relations"] != ["gold"]
+    assert "ROC_W500" in messages and "ROC_W501" not in messages  # every pipeline scores listed pairs
+    relations = read_jsonl(tmp_path / "out.jsonl")[0]["relations"]
+    assert relations != ["gold"] and all(r["head"]["label"] == "PERSON" for r in relations)
 
 
 def test_n_process_goes_to_nlp_pipe(loaded, corpus_dir, tmp_path, monkeypatch):
@@ -348,7 +336,22 @@ def test_spacy_in_and_out(trained, tmp_path):
         assert [r["label"] for r in doc._.relations] == [r["label"] for r in out["relations"]]
 
 
-@pytest.mark.filterwarnings("ignore:.*ROC_W501")
+def test_spacy_input_images_are_data_uris_and_pairs_are_checked(trained, tmp_path):
+    nlp = trained[0]
+    docs = [make_doc(BLANK, text, ents, [], image=png_bytes(rgb)) for text, ents, _, rgb in CORPUS[:3]]
+    docs[1]._.relation_pairs = [[[0, 1], [0, 1]]]  # head == tail
+    docs[2]._.relation_pairs = [[[2, 5], [0, 1]]]
+    write_docbin(docs, tmp_path / "input.spacy")
+    summary = annotate_local(nlp, tmp_path / "input.spacy", tmp_path / "out.jsonl", progress=False)
+    outputs = read_jsonl(tmp_path / "out.jsonl")
+    assert summary["errors"] == {"ROC_E505": 1} and outputs[1]["error"]["code"] == "ROC_E505"
+    for out, (_, _, _, rgb) in zip(outputs, CORPUS):
+        assert out["image"].startswith("data:image/png;base64,")
+        assert image_from_json(out["image"]) == (png_bytes(rgb), "data URI")
+    assert_close(outputs[0]["relations"], expected_relations(nlp, CORPUS[0]))
+    assert all((r["head"]["text"], r["tail"]["text"]) == ("the green triangle", "carl") for r in outputs[2]["relations"])
+
+
 def test_jsonl_in_spacy_out_keeps_bad_lines(trained, bad_file, tmp_path):
     annotate_local(trained[0], bad_file, tmp_path / "out.spacy", progress=False)
     docs = read_docbin(tmp_path / "out.spacy")
@@ -410,7 +413,7 @@ def test_cli_images_dir(trained, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:.*ROC_W50[01]", "ignore:.*ROC_W001", "ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*ROC_W500", "ignore:.*ROC_W001", "ignore::DeprecationWarning")
 def test_ray_backend_gives_the_local_output(trained, bad_file, tmp_path):
     ray = pytest.importorskip("ray")
     lines = [line for line, _ in BAD_LINES] + corpus_lines([None] * len(CORPUS)) + [line for line, _ in BAD_LINES]

@@ -19,9 +19,9 @@ import spacy_roc  # noqa: F401  (installs the Doc extensions)
 from spacy_roc.commands.cli import app
 from spacy_roc.formats.docbin import read_docbin, write_docbin
 from spacy_roc.formats.prodigy import convert_prodigy, export_prodigy, prodigy_to_docs
-from spacy_roc.formats.prodigy import decode_data_uri, doc_to_task, encode_image, task_image
+from spacy_roc.formats.prodigy import doc_to_task
 from spacy_roc.extensions import make_record, record_key
-from spacy_roc.images import encode_png
+from spacy_roc.formats.codec import encode_png, image_to_json
 
 from conftest import fresh_docs, make_doc, solid_image
 
@@ -178,13 +178,15 @@ def test_images(annotations, tmp_path):
     assert stats["n_missing_images"] == 1 and stats["missing_images"] == [docs[0]._.image]
 
 
-def test_task_image_values(tmp_path):
-    assert task_image(base64.b64encode(PNG_RED).decode(), tmp_path) == PNG_RED  # bare base64
-    assert task_image("/abs/cat.jpg", tmp_path) == "/abs/cat.jpg"
-    assert task_image("https://example.com/cat.jpg", tmp_path) == "https://example.com/cat.jpg"
-    assert task_image("cats/1.jpg", tmp_path) == str(tmp_path / "cats" / "1.jpg")
-    assert task_image(None, tmp_path) is None
-    assert decode_data_uri(encode_image(PNG_BLUE)) == PNG_BLUE
+def test_task_images_follow_the_codec_rule(tmp_path):
+    values = [base64.b64encode(PNG_RED).decode(), "/abs/cat.jpg", "https://example.com/cat.jpg", "cats/1.jpg", None, ""]
+    tasks = [dict(task_b(), image=value) for value in values]
+    with pytest.warns(UserWarning, match=r"ROC_W111\] 2 of 3 image path"):
+        docs, stats = prodigy_to_docs(write_jsonl(tmp_path / "x.jsonl", tasks))
+    expected = [PNG_RED, "/abs/cat.jpg", "https://example.com/cat.jpg", str(tmp_path / "cats" / "1.jpg"), None, None]
+    assert [doc._.image for doc in docs] == expected
+    assert stats["n_image_paths"] == 3 and stats["n_image_bytes"] == 1
+    assert stats["missing_images"] == ["/abs/cat.jpg", str(tmp_path / "cats" / "1.jpg")]  # URLs are not checked
 
 
 def test_relation_names_span_by_head_span(tmp_path):
@@ -233,7 +235,8 @@ MALFORMED = {
         lambda t: t["relations"].append(relation_of(ANNA, NYC, "lives_in")),
         "another relation joins them with 'visited'",
     ),
-    "broken data URI": (lambda t: t.update(image="data:image/png;base64,@@@"), "does not decode as base64"),
+    "broken data URI": (lambda t: t.update(image="data:image/png;base64,@@@"), "'image' is a data URI whose payload does not decode as base64"),
+    "image not a string": (lambda t: t.update(image=["a.png"]), "'image' is a list, not a path"),
 }
 
 
@@ -322,23 +325,12 @@ def test_doc_to_task():
 
 def test_exported_task_converts_back(tmp_path):
     doc = _doc_with_relations()
-    task = dict(doc_to_task(doc, "entities"), answer="accept", image=encode_image(PNG_RED))
+    task = dict(doc_to_task(doc, "entities"), answer="accept", image=image_to_json(PNG_RED))
     docs, _ = prodigy_to_docs(write_jsonl(tmp_path / "x.jsonl", [task]))
     assert spans_of(docs[0]) == spans_of(doc)
     assert labels_of(docs[0])[((0, 1), (3, 5))] == "drew"
     assert {label for key, label in labels_of(docs[0]).items() if key != ((0, 1), (3, 5))} == {"None"}
     assert docs[0]._.image == PNG_RED
-
-
-def test_encode_image():
-    array = numpy.zeros((6, 5, 3), dtype="uint8")
-    array[:, :, 1] = 200
-    uri = encode_image(array)
-    assert uri.startswith("data:image/png;base64,")
-    decoded = numpy.asarray(Image.open(io.BytesIO(decode_data_uri(uri))))
-    assert (decoded == array).all()
-    assert encode_image("img/a.png") == "img/a.png" and encode_image(None) is None
-    assert encode_image(PNG_RED) == "data:image/png;base64," + base64.b64encode(PNG_RED).decode()
 
 
 @pytest.fixture(scope="module")
@@ -391,6 +383,19 @@ def test_export_round_trip(trained, exported, tmp_path):
         assert len(doc._.relations) == n * (n - 1)
         image = numpy.asarray(Image.open(io.BytesIO(doc._.image)))
         assert (image == eg.reference._.image).all()
+
+
+def test_export_of_unlabelled_docs_scores_the_candidates(trained, tmp_path):
+    nlp, examples, path = trained
+    unlabelled = [eg.reference.copy() for eg in examples]
+    for doc in unlabelled:
+        doc._.relations = []  # no gold pairs: the pipeline's candidates propose them
+    write_docbin(unlabelled, tmp_path / "data.spacy")
+    stats = export_prodigy(path, tmp_path / "data.spacy", tmp_path / "tasks.jsonl")
+    tasks = list(srsly.read_jsonl(tmp_path / "tasks.jsonl"))
+    predictions = [{record_key(r): r["label"] for r in doc._.relations} for doc in nlp.pipe(fresh_docs(examples))]
+    assert [relations_in(task) for task in tasks] == [{k: v for k, v in pred.items() if v != "None"} for pred in predictions]
+    assert stats["n_relations"] > 0
 
 
 def test_export_without_docs_or_pipe(trained, tmp_path):

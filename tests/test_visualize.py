@@ -26,7 +26,7 @@ from spacy_roc.commands.cli import app
 from spacy_roc.formats.corpus import RelationCorpus
 from spacy_roc.formats.docbin import write_docbin
 from spacy_roc.extensions import make_record, record_key
-from spacy_roc.images import encode_png
+from spacy_roc.formats.codec import encode_png
 from spacy_roc.commands.visualize import image_data_uri, read_data
 
 # "likes" is unknown to the model: its gold relation is always missed.
@@ -402,8 +402,8 @@ def test_jsonl_docs_without_relations_have_no_gold(tmp_path):
     path.write_text(json.dumps(line) + "\n" + json.dumps({**line, "pairs": [[1, 0]]}) + "\n")
     docs, gold = read_data(BLANK, path, "entities")
     assert gold is None and [s.text for s in docs[0].spans["entities"]] == ["anna", "the red circle"]
-    # The pairs to score, as `annotate` lists them: every ordered pair, or "pairs".
-    assert docs[0]._.relation_pairs == [[[0, 1], [2, 5]], [[2, 5], [0, 1]]]
+    # The pairs to score, as `annotate` lists them: "pairs", or None (the candidates').
+    assert docs[0]._.relation_pairs is None
     assert docs[1]._.relation_pairs == [[[2, 5], [0, 1]]]
     docs, gold = read_data(BLANK, path, None)
     assert [e.label_ for e in docs[0].ents] == ["PERSON", "SHAPE"] and not docs[0].spans
@@ -429,8 +429,10 @@ def test_data_errors(setup, trained, tmp_path):
     assert not (tmp_path / "out.html").exists()
     lines = {
         "Expecting property name": "{not json",
-        "missing key 'text'": json.dumps({"entities": []}),
-        "not on token boundaries": json.dumps({"text": "anna drew", "entities": [{"start": 1, "end": 4, "label": "P"}]}),
+        'no "text" string': json.dumps({"entities": []}),
+        "does not start and end on token boundaries": json.dumps({"text": "anna drew", "entities": [{"start": 1, "end": 4, "label": "P"}]}),
+        "does not decode as base64": json.dumps({"text": "anna drew", "image": "data:image/png;base64,@@@"}),
+        "Entity (head of relation 0) is malformed": json.dumps({"text": "anna drew", "relations": [{"tail": {"start": 0, "end": 4}, "label": "x"}]}),
     }
     for reason, line in lines.items():
         path = tmp_path / "data.jsonl"
@@ -508,21 +510,17 @@ def test_browser_dom_has_one_arc_per_relation(page, predicted, tmp_path):
     assert len(entity_labels(dom)) == sum(len(ents) for _, ents, _, _ in ROWS)
 
 
-def test_image_values_are_read_as_annotate_reads_them(tmp_path):
-    from spacy_roc.commands.visualize import image_value
-
+def test_jsonl_images_are_read_as_annotate_reads_them(tmp_path):
     data = encode_png(solid_image(RED))
     encoded = base64.b64encode(data).decode("ascii")
     (tmp_path / "red.png").write_bytes(data)
-    assert image_value("red.png", tmp_path) == str(tmp_path / "red.png")
-    assert image_value(str(tmp_path / "red.png"), None) == str(tmp_path / "red.png")
-    assert image_value(encoded, tmp_path) == data
-    assert image_value("data:image/png;base64," + encoded, tmp_path) == data
-    assert image_value("missing.png", tmp_path) == str(tmp_path / "missing.png")
-    assert image_value("", tmp_path) is None and image_value(None, tmp_path) is None
-    # An existing file wins over base64 ("abcd" is valid base64).
-    (tmp_path / "abcd").write_bytes(data)
-    assert image_value("abcd", tmp_path) == str(tmp_path / "abcd")
+    (tmp_path / "abcd").write_bytes(data)  # an existing file wins over base64 ("abcd" is valid base64)
+    images = ["red.png", str(tmp_path / "red.png"), encoded, "data:image/png;base64," + encoded, "missing.png", "", "abcd"]
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n".join(json.dumps({"text": "anna", "image": image}) for image in images) + "\n")
+    docs, _ = read_data(BLANK, path, None)
+    red, missing = str(tmp_path / "red.png"), str(tmp_path / "missing.png")
+    assert [doc._.image for doc in docs] == [red, red, data, data, missing, None, str(tmp_path / "abcd")]
 
 
 def test_jsonl_skips_lines_annotate_marked_bad(tmp_path):
@@ -537,8 +535,8 @@ def test_jsonl_skips_lines_annotate_marked_bad(tmp_path):
     (warning,) = [w for w in caught if "[ROC_W401]" in str(w.message)]
     assert "Skipped 2 line(s)" in str(warning.message) and "[2, 3]" in str(warning.message)
     path.write_text(json.dumps({"text": "anna", "image": 3}) + "\n")
-    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*image is a int"):
+    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*a int, not a path or base64 string"):
         read_data(BLANK, path, None)
     path.write_text(json.dumps({"text": "anna", "entities": [{"start": 0, "end": 4}], "pairs": [[0, 1]]}) + "\n")
-    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*index out of range"):
+    with pytest.raises(ValueError, match=r"\[ROC_E402\] Malformed line 1 .*\[0, 1\] is not \[head, tail\]"):
         read_data(BLANK, path, None)

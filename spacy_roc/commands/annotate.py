@@ -7,44 +7,36 @@ use them::
      "image": optional str, "pairs": optional [[head, tail], ...], ...any other fields}
 
 or a ``.spacy`` file (its docs' entities, ``doc._.image`` and optional
-``doc._.relation_pairs``). The entities go where the pipeline's ``roc_relations``
-component reads them: the span group ``spans_key``, or ``doc.ents`` when it is None
-(overlapping entities are then a bad line). ``"pairs"`` lists ``[head, tail]``
-indices into ``"entities"``; without it every ordered pair of entities is listed in
-``doc._.relation_pairs``, so that pipelines with ``spacy_roc.annotated_pairs.v1`` as
-their candidates (the demo config) score them all. Pipelines with
-``spacy_roc.all_pairs.v1`` score their own candidates and ignore ``"pairs"`` (ROC_W501).
-
-A string ``"image"`` is read as (see ``image_value``):
-
-1. a ``data:image/...;base64,`` URI: the base64 payload;
-2. else a path, if it names an existing file (a relative path is joined to the input
-   file's folder, or to ``images_dir``);
-3. else base64, if it decodes (standard alphabet, whitespace ignored) to bytes: they
-   must be an image Pillow opens;
-4. else a path that does not exist: a bad line.
+``doc._.relation_pairs``). A line is read into a doc by the codec
+(``spacy_roc.formats.codec.doc_from_json``): the entities go where the pipeline's
+``roc_relations`` component reads them, the span group ``spans_key``, or ``doc.ents``
+when it is None (overlapping entities are then a bad line); ``"pairs"`` lists
+``[head, tail]`` indices into ``"entities"``, the only pairs scored (in
+``doc._.relation_pairs``); without it the pipeline's candidate function proposes the
+pairs. A string ``"image"`` is read by the codec's one image rule (a data URI, else an
+existing file, else base64, else a missing file; relative paths are joined to the
+input file's folder, or to ``images_dir``), and opened: an unreadable image is a bad
+line. In a ``.spacy`` doc, a string image is a path.
 
 **Output**: one JSON line per input line, in input order: the input fields, and
 ``"relations"``: ``[{"head": {"start", "end", "text", "label"}, "tail": {...},
-"label", "score", "alternatives"}]`` with character offsets. A bad line (not a UTF-8
-JSON object or holding a lone surrogate escape, no text, entity offsets outside the
-text or not on token boundaries, overlapping entities where doc.ents is read,
-malformed pairs, an unreadable image) is never dropped: its output line holds its
-fields (``{"raw": line}`` when it is not a JSON object) and ``"error": {"code",
-"reason"}`` (ROC_E500-E506); ``--strict`` raises ROC_E507 at the first one instead.
-The output of a ``.spacy`` input holds ``text``, ``entities`` and ``image`` (the path
-as read, or base64) per doc. A ``.spacy`` output holds one doc per input line with
-``doc._.relations``; the doc of a bad line has no relations and its error in
-``doc.user_data["spacy_roc.annotate.error"]``.
+"label", "score", "alternatives"}]`` with character offsets (codec.records_to_json).
+A bad line (not a UTF-8 JSON object or holding a lone surrogate escape, no text,
+entity offsets outside the text or not on token boundaries, overlapping entities where
+doc.ents is read, malformed pairs, an unreadable image) is never dropped: its output
+line holds its fields (``{"raw": line}`` when it is not a JSON object) and ``"error":
+{"code", "reason"}`` (ROC_E500-E506); ``--strict`` raises ROC_E507 at the first one
+instead. The output of a ``.spacy`` input holds ``text``, ``entities`` and ``image``
+(the path as read, or a data URI; codec.doc_to_json) per doc. A ``.spacy`` output
+holds one doc per input line with ``doc._.relations``; the doc of a bad line has no
+relations and its error in ``doc.user_data["spacy_roc.annotate.error"]``.
 
 **Backends** run the same code: ``parse_line`` turns a line into a doc,
 ``annotate_items`` runs ``nlp.pipe`` over the docs and ``output_line`` turns a doc back
 into a line. The local backend streams a file through them; the Ray backend runs them
 in a Ray Data actor pool (``map_batches``) and writes the lines in input order.
 """
-import base64
 import json
-import re
 from collections import Counter, deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -54,14 +46,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 
 from ..errors import Errors, Warnings, warn
 from ..extensions import validate_record
 from ..callbacks import make_release_memory
-from ..images import ImageError, encode_png, load_image, resolve_image_string
-from ..inputs import entity_spans
-from ..formats.jsonl import is_int, read_file_lines, read_lines
+from ..formats.codec import CodecError, check_image, doc_from_json, doc_to_json, is_uri, records_to_json, resolve_path
+from ..formats.jsonl import read_file_lines, read_lines
 
 BACKENDS = ("local", "ray")
 ERROR_KEY = "spacy_roc.annotate.error"
@@ -69,24 +60,6 @@ RESERVED_FIELDS = ("relations", "error")
 # Lines per block of the Ray dataset read from a file.
 BLOCK_LINES = 1024
 MAX_FIRST_ERRORS = 20
-URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
-
-ImageValue = Union[None, str, bytes]
-Pair = List[List[int]]
-
-
-class LineError(ValueError):
-    """A bad input line: `code` (e.g. "ROC_E503") and `reason` (the message)."""
-
-    def __init__(self, code: str, **kwargs: Any):
-        message = getattr(Errors, code).format(**kwargs)
-        super().__init__(message)
-        self.code = code
-        self.reason = message[len(code) + 3 :]  # without the "[ROC_E5xx] " prefix
-
-    def as_dict(self) -> Dict[str, str]:
-        return {"code": self.code, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -95,31 +68,23 @@ class Settings:
 
     spans_key (Optional[str]): Where the roc_relations component reads entities.
     base_dir (Optional[str]): Folder for relative image paths.
-    reads_pairs (bool): Whether the component's candidates read doc._.relation_pairs.
-    candidates (str): The candidate function's name, for ROC_W501.
     """
 
     spans_key: Optional[str]
     base_dir: Optional[str]
-    reads_pairs: bool
-    candidates: str
 
     @classmethod
     def for_pipeline(cls, nlp: Language, base_dir: Optional[Union[str, Path]]) -> "Settings":
-        """The settings of a pipeline's first roc_relations component (ROC_E509 if it
-        has none)."""
-        from ..candidates import annotated_pairs
-        from ..pipeline import RelationRetriever
+        """The settings of a pipeline's roc_relations component (evaluate.find_relation_pipe;
+        ROC_E509 if it has none)."""
+        from .evaluate import find_relation_pipe
 
-        found = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, RelationRetriever)]
-        if not found:
+        try:
+            pipe = find_relation_pipe(nlp)
+        except ValueError:
             reason = f"the pipeline has no roc_relations component (pipeline: {nlp.pipe_names})"
-            raise ValueError(Errors.ROC_E509.format(reason=reason))
-        name, pipe = found[0]
-        registered = nlp.config["components"].get(name, {}).get("candidates", {}).get("@misc")
-        base = None if base_dir is None else str(base_dir)
-        name = registered or type(pipe.candidates).__name__
-        return cls(pipe.spans_key, base, pipe.candidates is annotated_pairs, name)
+            raise ValueError(Errors.ROC_E509.format(reason=reason)) from None
+        return cls(pipe.spans_key, None if base_dir is None else str(base_dir))
 
 
 @dataclass
@@ -147,7 +112,8 @@ class Item:
 
 
 def parse_line(data: bytes, nlp: Language, settings: Settings) -> Item:
-    """Turn one input line into an Item: its doc, or its error.
+    """Turn one input line into an Item: its doc (codec.doc_from_json, the image
+    opened), or its error.
 
     data (bytes): The line, without its line end.
     nlp (Language): The pipeline, for its tokenizer.
@@ -157,165 +123,30 @@ def parse_line(data: bytes, nlp: Language, settings: Settings) -> Item:
     try:
         text = data.decode("utf8")
     except UnicodeDecodeError as err:
-        error = LineError("ROC_E500", reason=f"not UTF-8: {err}")
+        error = CodecError("ROC_E500", reason=f"not UTF-8: {err}")
         return Item(raw=data.decode("utf8", "replace"), error=error.as_dict())
     try:
         fields = json.loads(text)
     except (ValueError, RecursionError) as err:
-        return Item(raw=text, error=LineError("ROC_E500", reason=str(err)).as_dict())
+        return Item(raw=text, error=CodecError("ROC_E500", reason=str(err)).as_dict())
     if not isinstance(fields, dict):
         reason = f"a JSON {type(fields).__name__}"
-        return Item(raw=text, error=LineError("ROC_E500", reason=reason).as_dict())
+        return Item(raw=text, error=CodecError("ROC_E500", reason=reason).as_dict())
+    _warn_fields(fields)
     try:
-        return Item(fields=fields, doc=make_doc(nlp, fields, settings))
-    except LineError as err:
+        doc = doc_from_json(nlp, fields, settings.spans_key, settings.base_dir, open_image=True)
+    except CodecError as err:
         return Item(fields=fields, error=err.as_dict())
     except UnicodeEncodeError as err:  # spaCy's StringStore cannot hold a "\\ud800"
         reason = f"a string holds a lone surrogate escape, which UTF-8 cannot encode: {err.reason}"
-        return Item(fields=fields, error=LineError("ROC_E500", reason=reason).as_dict())
+        return Item(fields=fields, error=CodecError("ROC_E500", reason=reason).as_dict())
+    return Item(fields=fields, doc=doc)
 
 
-def make_doc(nlp: Language, fields: Dict[str, Any], settings: Settings) -> Doc:
-    """The doc of a JSON line: tokenized text, entities where the component reads
-    them, the pairs to score in doc._.relation_pairs, and the checked image.
-
-    nlp (Language): The pipeline, for its tokenizer.
-    fields (Dict[str, Any]): The line's JSON object.
-    settings (Settings): Where entities go and relative image paths start.
-    RETURNS (Doc): The doc.
-    RAISES (LineError): ROC_E501-E506 for a bad line.
-    """
-    _warn_fields(fields, settings)
-    text = fields.get("text")
-    if not isinstance(text, str):
-        reason = "missing" if text is None else f"a {type(text).__name__}"
-        raise LineError("ROC_E501", reason=reason)
-    doc = nlp.make_doc(text)
-    spans = char_spans(doc, fields.get("entities"))
-    set_entities(doc, spans, settings.spans_key)
-    doc._.relation_pairs = listed_pairs(spans, fields.get("pairs"))
-    doc._.image = image_value(fields.get("image"), settings.base_dir)
-    return doc
-
-
-def _warn_fields(fields: Dict[str, Any], settings: Settings) -> None:
+def _warn_fields(fields: Dict[str, Any]) -> None:
     for name in RESERVED_FIELDS:
         if name in fields:
             warn(Warnings.ROC_W500.format(field=name))
-    if "pairs" in fields and not settings.reads_pairs:
-        warn(Warnings.ROC_W501.format(candidates=settings.candidates))
-
-
-def char_spans(doc: Doc, entities: Any) -> List[Span]:
-    """The entity spans of a line's "entities" (character offsets).
-
-    doc (Doc): The line's doc.
-    entities (Any): The "entities" value (None: no entities).
-    RETURNS (List[Span]): The spans, in the given order.
-    RAISES (LineError): ROC_E502 (malformed, outside the text), ROC_E503 (not on
-        token boundaries).
-    """
-    if entities is None:
-        return []
-    if not isinstance(entities, list):
-        raise LineError("ROC_E502", index="list", reason=f"'entities' is a {type(entities).__name__}")
-    spans = []
-    for index, entity in enumerate(entities):
-        start, end, label = _entity_offsets(index, entity, len(doc.text))
-        span = doc.char_span(start, end, label=label, alignment_mode="strict")
-        if span is None:
-            around = doc.char_span(start, end, alignment_mode="expand")
-            tokens = [t.text for t in around] if around is not None else []
-            raise LineError("ROC_E503", index=index, start=start, end=end, text=doc.text[start:end], tokens=tokens)
-        spans.append(span)
-    return spans
-
-
-def _entity_offsets(index: int, entity: Any, n_chars: int) -> Tuple[int, int, str]:
-    if not isinstance(entity, dict):
-        raise LineError("ROC_E502", index=index, reason=f"a {type(entity).__name__}, not an object")
-    start, end, label = entity.get("start"), entity.get("end"), entity.get("label", "")
-    if not (is_int(start) and is_int(end)):
-        raise LineError("ROC_E502", index=index, reason=f"start {start!r} and end {end!r} must be integers")
-    if not 0 <= start < end <= n_chars:
-        reason = f"[{start}, {end}) is not a non-empty range inside the text of {n_chars} characters"
-        raise LineError("ROC_E502", index=index, reason=reason)
-    if not isinstance(label, str):
-        raise LineError("ROC_E502", index=index, reason=f"label {label!r} is not a string")
-    return start, end, label
-
-
-def set_entities(doc: Doc, spans: List[Span], spans_key: Optional[str]) -> None:
-    """Put the entities where the component reads them: doc.spans[spans_key], or
-    doc.ents when spans_key is None (ROC_E504 if two overlap)."""
-    if spans_key is not None:
-        doc.spans[spans_key] = spans
-        return
-    order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
-    for a, b in zip(order, order[1:]):
-        if spans[b].start < spans[a].end:
-            raise LineError("ROC_E504", first=min(a, b), second=max(a, b))
-    doc.ents = spans
-
-
-def listed_pairs(spans: List[Span], pairs: Any) -> List[Pair]:
-    """The token offsets of the pairs to score: the line's "pairs" (indices into its
-    entities), or every ordered pair of entities with different offsets.
-
-    spans (List[Span]): The line's entities.
-    pairs (Any): The "pairs" value (None: all pairs).
-    RETURNS (List[Pair]): [[head_start, head_end], [tail_start, tail_end]] per pair.
-    RAISES (LineError): ROC_E505 for malformed pairs.
-    """
-    offsets = [[span.start, span.end] for span in spans]
-    if pairs is None:
-        unique = [list(o) for o in dict.fromkeys(tuple(o) for o in offsets)]
-        return [[head, tail] for head in unique for tail in unique if head != tail]
-    if not isinstance(pairs, list):
-        raise LineError("ROC_E505", reason=f"a {type(pairs).__name__}, not a list")
-    listed = []
-    for pair in pairs:
-        ok = isinstance(pair, list) and len(pair) == 2 and all(is_int(i) and 0 <= i < len(spans) for i in pair)
-        if not ok or offsets[pair[0]] == offsets[pair[1]]:
-            reason = f"{pair!r} is not [head, tail] of two entities with different offsets, of {len(spans)}"
-            raise LineError("ROC_E505", reason=reason)
-        listed.append([offsets[pair[0]], offsets[pair[1]]])
-    return listed
-
-
-# -- images ---------------------------------------------------------------------------
-
-
-def image_value(value: Any, base_dir: Optional[str]) -> ImageValue:
-    """The doc._.image of a line's "image" (see the module docstring for how a
-    string is read, with images.resolve_image_string), checked with load_image.
-
-    value (Any): The "image" value: None or a string.
-    base_dir (Optional[str]): Folder for relative paths.
-    RETURNS (Union[None, str, bytes]): The path (joined to base_dir) or the bytes.
-    RAISES (LineError): ROC_E506 if it is not a readable image.
-    """
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise LineError("ROC_E506", reason=f"a {type(value).__name__}, not a path or base64 string")
-    try:
-        image, how = resolve_image_string(value, base_dir)
-    except ImageError as err:  # a data URI that is not base64
-        raise LineError("ROC_E506", reason=err.reason) from None
-    _check_image(image, how)
-    return image
-
-
-def _check_image(value: Any, how: str = "") -> None:
-    """ROC_E506 if load_image cannot read the value. The reason starts with `how` the
-    value was read, and leaves out the addresses of object reprs (Pillow names its
-    `<_io.BytesIO object at 0x7f...>`), so that the output does not vary by run."""
-    try:
-        load_image(value)
-    except (ImageError, TypeError) as err:
-        reason = ADDRESS.sub(">", getattr(err, "reason", str(err)))
-        raise LineError("ROC_E506", reason=f"{how}: {reason}" if how else reason) from None
 
 
 # -- reading .spacy -------------------------------------------------------------------
@@ -333,7 +164,7 @@ def read_docbin_items(path: Union[str, Path], nlp: Language, settings: Settings)
     for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
         try:
             prepare_doc(doc, settings)
-        except LineError as err:
+        except CodecError as err:
             doc._.relations = []  # the gold relations of the file are no predictions
             yield Item(doc=doc, error=err.as_dict())
             continue
@@ -342,26 +173,23 @@ def read_docbin_items(path: Union[str, Path], nlp: Language, settings: Settings)
 
 def prepare_doc(doc: Doc, settings: Settings) -> None:
     """Ready a doc read from .spacy for the component: its entities (doc.ents, if the
-    span group is missing) in the span group, its pairs (all ordered pairs if it lists
-    none, checked otherwise) and its image (resolved and checked).
+    span group is missing) in the span group, its listed pairs checked, and its image
+    (a path joined to the base folder) opened.
 
-    RAISES (LineError): ROC_E505, ROC_E506.
+    RAISES (CodecError): ROC_E505, ROC_E506.
     """
     key = settings.spans_key
-    spans = list(doc.spans[key]) if key is not None and key in doc.spans else list(doc.ents)
     if key is not None:
-        doc.spans[key] = spans
-    if doc._.relation_pairs is None:
-        doc._.relation_pairs = listed_pairs(spans, None)
-    for head, tail in doc._.relation_pairs:
+        doc.spans[key] = list(doc.spans[key]) if key in doc.spans else list(doc.ents)
+    for head, tail in doc._.relation_pairs or ():
         try:
             validate_record(doc, {"head": head, "tail": tail, "label": ""})
         except ValueError as err:
-            raise LineError("ROC_E505", reason=str(err)) from None
+            raise CodecError("ROC_E505", reason=str(err)) from None
     if isinstance(doc._.image, str):
-        doc._.image = image_value(doc._.image, settings.base_dir)
-    elif doc._.image is not None:
-        _check_image(doc._.image)
+        doc._.image = resolve_path(doc._.image, settings.base_dir)
+    if doc._.image is not None:
+        check_image(doc._.image)
 
 
 # -- annotating -----------------------------------------------------------------------
@@ -398,7 +226,8 @@ def annotate_items(nlp: Language, items: Iterable[Item], batch_size: int = 64, n
 
 def output_record(item: Item, spans_key: Optional[str]) -> Dict[str, Any]:
     """The output object of an item: its input fields (or {"raw": line}, or the
-    fields of its .spacy doc) with "relations" (good) or "error" (bad).
+    fields of its .spacy doc, codec.doc_to_json) with "relations" (good,
+    codec.records_to_json) or "error" (bad).
 
     item (Item): The annotated item.
     spans_key (Optional[str]): Where the component read the entities.
@@ -407,13 +236,13 @@ def output_record(item: Item, spans_key: Optional[str]) -> Dict[str, Any]:
     if item.fields is not None:
         record = dict(item.fields)
     elif item.doc is not None:
-        record = doc_fields(item.doc, spans_key)
+        record = doc_to_json(item.doc, spans_key)
     else:
         record = {"raw": item.raw}
     if item.error is not None:
         record["error"] = item.error
     else:
-        record["relations"] = relation_records(item.doc, spans_key)
+        record["relations"] = records_to_json(item.doc, spans_key)
     return record
 
 
@@ -427,47 +256,6 @@ def output_line(item: Item, spans_key: Optional[str]) -> bytes:
         return json.dumps(record, ensure_ascii=False).encode("utf8")
     except UnicodeEncodeError:
         return json.dumps(record).encode("utf8")
-
-
-def relation_records(doc: Doc, spans_key: Optional[str]) -> List[Dict[str, Any]]:
-    """doc._.relations with character offsets, entity texts and labels.
-
-    doc (Doc): The annotated doc.
-    spans_key (Optional[str]): Where the component read the entities.
-    RETURNS (List[Dict[str, Any]]): {"head", "tail", "label", "score", "alternatives"}
-        per relation; head and tail are {"start", "end", "text", "label"}.
-    """
-    labels = {}
-    for span in entity_spans(doc, spans_key):
-        labels.setdefault((span.start, span.end), span.label_)
-    records = []
-    for record in doc._.relations:
-        head, tail = (_span_record(doc, record[key], labels) for key in ("head", "tail"))
-        alternatives = [[label, score] for label, score in record.get("alternatives", [])]
-        records.append(
-            {"head": head, "tail": tail, "label": record["label"], "score": record.get("score"), "alternatives": alternatives}
-        )
-    return records
-
-
-def _span_record(doc: Doc, offsets: List[int], labels: Dict[Tuple[int, int], str]) -> Dict[str, Any]:
-    span = doc[offsets[0] : offsets[1]]
-    label = labels.get((span.start, span.end), "")
-    return {"start": span.start_char, "end": span.end_char, "text": span.text, "label": label}
-
-
-def doc_fields(doc: Doc, spans_key: Optional[str]) -> Dict[str, Any]:
-    """The input fields of a doc read from .spacy: text, entities (character offsets)
-    and image (the path as read, or base64 of the image bytes; PNG for arrays)."""
-    entities = [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in entity_spans(doc, spans_key)]
-    fields: Dict[str, Any] = {"text": doc.text, "entities": entities}
-    image = doc._.image
-    if isinstance(image, str):
-        fields["image"] = image
-    elif image is not None:
-        data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else encode_png(image)
-        fields["image"] = base64.b64encode(data).decode("ascii")
-    return fields
 
 
 # -- the run: summary, writers, backends ----------------------------------------------
@@ -594,7 +382,7 @@ def _msgpack_cache(needed: bool) -> Any:
 
 def _check_local_paths(input_path: Union[str, Path], output_path: Union[str, Path]) -> None:
     reason = None
-    if _is_uri(str(input_path)) or _is_uri(str(output_path)):
+    if is_uri(str(input_path)) or is_uri(str(output_path)):
         reason = f"the local backend reads and writes local files, not {input_path} / {output_path}; use --backend ray"
     elif not Path(input_path).is_file():
         reason = f"the input file {input_path} does not exist"
@@ -605,16 +393,12 @@ def _check_local_paths(input_path: Union[str, Path], output_path: Union[str, Pat
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _is_uri(path: str) -> bool:
-    return URI.match(path) is not None
-
-
 def _base_dir(images_dir: Optional[Union[str, Path]], input_path: str) -> str:
     """The folder for relative image paths: images_dir or the input's folder,
     absolute (the workers of a cluster have other working directories)."""
     if images_dir is not None:
-        return str(images_dir) if _is_uri(str(images_dir)) else str(Path(images_dir).absolute())
-    if _is_uri(input_path):
+        return str(images_dir) if is_uri(str(images_dir)) else str(Path(images_dir).absolute())
+    if is_uri(input_path):
         return input_path.rsplit("/", 1)[0]
     return str(Path(input_path).absolute().parent)
 
@@ -750,7 +534,7 @@ def _absolute(path: Union[str, Path]) -> str:
     """An existing local path made absolute (Ray's workers run in other folders);
     URIs and package names as they are."""
     path = str(path)
-    return path if _is_uri(path) or not Path(path).exists() else str(Path(path).absolute())
+    return path if is_uri(path) or not Path(path).exists() else str(Path(path).absolute())
 
 
 def _check_ray_paths(input_path: Any, output_path: Any) -> None:
@@ -791,7 +575,7 @@ def _ray_dataset(
 def _open_output(path: str) -> BinaryIO:
     """A binary output stream: a local file (its folder created), or a pyarrow
     filesystem stream for a URI (s3://, gs://, ...)."""
-    if _is_uri(path):
+    if is_uri(path):
         from pyarrow import fs
 
         filesystem, inner = fs.FileSystem.from_uri(path)

@@ -32,11 +32,11 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequ
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from ..formats.codec import SPANS_KEY
 from ..formats.docbin import write_docbin
 from ..errors import Errors
 from ..extensions import install_extensions, make_record
 
-SPANS_KEY = "entities"
 NONE_LABEL = "None"
 IMAGE_ONLY_LABELS = ("left_of", "above")
 TEXT_ONLY_LABELS = ("drawn_by", "gift_for")

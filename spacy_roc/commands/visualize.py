@@ -28,11 +28,12 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .annotate import Pair, listed_pairs, set_entities
 from ..alignment import PairKey, align, labels_by_pair, status
 from ..errors import Errors, Warnings, warn
-from ..extensions import make_record, record_key
-from ..images import ImageError, data_uri, load_image, resolve_image_string
+from ..extensions import record_key
+from ..images import ImageError, load_image
+from ..inputs import entity_spans
+from ..formats.codec import CodecError, data_uri, doc_from_json, records_from_json
 from ..formats.jsonl import json_lines
 
 PRED, GOLD = "pred", "gold"
@@ -164,8 +165,11 @@ def _read_spacy(nlp: Language, path: Path, base_dir: Path, limit: int) -> Tuple[
 def _read_jsonl(
     nlp: Language, path: Path, spans_key: Optional[str], base_dir: Path, limit: int
 ) -> Tuple[List[Doc], Optional[List[Records]]]:
-    """The docs of a JSONL file, and its lines' relations if any line has them. Lines
-    that `annotate` marked bad (with an "error") are skipped, with ROC_W401."""
+    """The docs of a JSONL file in the format of `annotate` (codec.doc_from_json: the
+    entities where the component reads them, the line's "pairs", the image, not
+    opened: an unreadable one is shown without it), and its lines' relations
+    (codec.records_from_json) if any line has them. Lines that `annotate` marked bad
+    (with an "error") are skipped, with ROC_W401."""
     docs: List[Doc] = []
     gold: List[Optional[Records]] = []
     bad_lines: List[int] = []
@@ -176,9 +180,11 @@ def _read_jsonl(
             bad_lines.append(line_no)
             continue
         try:
-            doc, records = jsonl_doc(nlp, fields, spans_key, base_dir)
-        except (ValueError, KeyError, TypeError, IndexError) as err:
-            raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=_reason(err))) from err
+            doc = doc_from_json(nlp, fields, spans_key, base_dir)
+            records = records_from_json(doc, fields.get("relations"))
+        except (CodecError, UnicodeEncodeError) as err:  # spaCy's StringStore cannot hold a "\\ud800"
+            reason = err.reason if isinstance(err, CodecError) else str(err)
+            raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=reason)) from err
         docs.append(doc)
         gold.append(records)
     if bad_lines:
@@ -193,85 +199,6 @@ def _json_lines(path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
         if isinstance(fields, ValueError):
             raise ValueError(Errors.ROC_E402.format(line_no=line_no, path=path, reason=fields)) from fields
         yield line_no, fields
-
-
-def _reason(err: Exception) -> str:
-    return f"missing key {err}" if isinstance(err, KeyError) else str(err)
-
-
-def jsonl_doc(
-    nlp: Language, line: Dict[str, Any], spans_key: Optional[str], base_dir: Optional[Path] = None
-) -> Tuple[Doc, Optional[Records]]:
-    """Build a doc from one line of `python -m spacy_roc annotate` output (or input).
-
-    As `annotate` does, the entities go where the component reads them
-    (annotate.set_entities), and the pairs to score (doc._.relation_pairs, read by
-    pipelines with spacy_roc.annotated_pairs.v1 as candidates) are the line's "pairs"
-    (indices into "entities"), else every ordered pair of entities.
-
-    nlp (Language): The pipeline; nlp.make_doc tokenizes the text.
-    line (Dict[str, Any]): {"text", "entities": [{"start", "end", "label"}], "image",
-        "pairs", "relations"}, with character offsets.
-    spans_key (Optional[str]): Span group for the entities; None: doc.ents.
-    base_dir (Optional[Path]): Folder for a relative image path.
-    RETURNS (Tuple[Doc, Optional[Records]]): The doc (entities, image and pairs, no
-        relations) and the line's relations as records, or None if it has none.
-    RAISES (ValueError): If an offset is not on token boundaries, or entities in
-        doc.ents overlap.
-    """
-    doc = nlp.make_doc(line["text"])
-    spans = [_char_span(doc, entity) for entity in line.get("entities", [])]
-    set_entities(doc, spans, spans_key)
-    doc._.image = image_value(line.get("image"), base_dir)
-    doc._.relation_pairs = _entity_pairs(spans, line.get("pairs"))
-    if line.get("relations") is None:
-        return doc, None
-    return doc, [_jsonl_record(doc, relation) for relation in line["relations"]]
-
-
-def _entity_pairs(spans: List[Span], pairs: Optional[Sequence[Sequence[int]]]) -> List[Pair]:
-    """The token offsets of the (head, tail) entity pairs given as indices into the
-    entities; if pairs is None, every ordered pair of entities with different offsets
-    (annotate.listed_pairs)."""
-    if pairs is None:
-        return listed_pairs(spans, None)
-    return [[[spans[h].start, spans[h].end], [spans[t].start, spans[t].end]] for h, t in pairs]
-
-
-def _char_span(doc: Doc, item: Dict[str, Any]) -> Span:
-    start, end = int(item["start"]), int(item["end"])
-    span = doc.char_span(start, end, label=str(item.get("label") or ""))
-    if span is None:
-        text = doc.text[start:end]
-        raise ValueError(f"characters {start}-{end} ({text!r}) are not on token boundaries")
-    return span
-
-
-def _jsonl_record(doc: Doc, relation: Dict[str, Any]) -> Dict[str, Any]:
-    head, tail = _char_span(doc, relation["head"]), _char_span(doc, relation["tail"])
-    score, alternatives = relation.get("score"), relation.get("alternatives") or ()
-    score = 1.0 if score is None else score
-    return make_record((head.start, head.end), (tail.start, tail.end), relation["label"], score, alternatives)
-
-
-def image_value(value: Any, base_dir: Optional[Path] = None) -> Any:
-    """The doc._.image of a JSON "image" string, read as `annotate` reads it (see
-    images.resolve_image_string), but not checked: an unreadable image is shown
-    without it (ROC_W400), and so is a data URI that is not base64 (b"").
-
-    value (Any): The field: a string or None.
-    base_dir (Optional[Path]): Folder for relative paths.
-    RETURNS (Any): Bytes, a path string, or None.
-    RAISES (ValueError): If the value is neither None nor a string.
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"image is a {type(value).__name__}, not a path or base64 string")
-    try:
-        return resolve_image_string(value, base_dir)[0]
-    except ImageError:
-        return b""
 
 
 # -- the page -------------------------------------------------------------------------
@@ -360,17 +287,6 @@ def render_markup(
         warn(Warnings.ROC_W400.format(n=len(failed), reason=failed[0]))
     header = header_markup(relation_counts(views), colors, gold is not None)
     return TPL_BODY.format(style=STYLE, header=header, figures="\n".join(figures))
-
-
-def entity_spans(doc: Doc, spans_key: Optional[str]) -> List[Span]:
-    """The entities of a doc, by start then longest first.
-
-    doc (Doc): The doc.
-    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
-    RETURNS (List[Span]): The entity spans.
-    """
-    spans = doc.ents if spans_key is None else doc.spans.get(spans_key, [])
-    return sorted(spans, key=lambda span: (span.start, -span.end))
 
 
 def entity_colors(labels: Iterable[str]) -> Dict[str, str]:

@@ -14,6 +14,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+from .codec import record_pairs, resolve_path
 from .docbin import read_docbin
 from ..errors import Errors
 from ..extensions import install_extensions
@@ -80,9 +81,8 @@ class RelationCorpus:
         if not self.use_images:
             doc._.image = None
             return
-        image = doc._.image
-        if isinstance(image, str) and self.images_dir is not None and not Path(image).is_absolute():
-            doc._.image = str(self.images_dir / image)
+        if isinstance(doc._.image, str):
+            doc._.image = resolve_path(doc._.image, self.images_dir)
 
     def _predicted(self, nlp: Language, reference: Doc) -> Doc:
         words = [t.text for t in reference]
@@ -93,6 +93,6 @@ class RelationCorpus:
             doc.spans[key] = [Span(doc, s.start, s.end, label=s.label_, kb_id=s.kb_id_) for s in group]
         doc._.image = reference._.image
         if self.gold_pairs:
-            doc._.relation_pairs = [(r["head"], r["tail"]) for r in reference._.relations]
+            doc._.relation_pairs = record_pairs(reference._.relations)
         return doc
 

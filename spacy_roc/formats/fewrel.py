@@ -17,7 +17,7 @@ from spacy.vocab import Vocab
 
 from ..errors import Errors
 from ..extensions import install_extensions, make_record
-from .mnre import ENTITY_LABEL, SPANS_KEY
+from .codec import ENTITY_LABEL, SPANS_KEY
 
 Instance = Dict[str, object]
 

@@ -37,11 +37,10 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from ..errors import Errors, Warnings
+from .codec import ENTITY_LABEL, SPANS_KEY, count_missing_images, overlapping_spans
 from .docbin import write_docbin
 from ..extensions import install_extensions, make_record
 
-SPANS_KEY = "entities"
-ENTITY_LABEL = "ENTITY"
 ON_ERROR = ("raise", "skip")
 REQUIRED_KEYS = ("token", "h", "t", "img_id", "relation")
 
@@ -70,8 +69,8 @@ def convert_mnre(
     progress (bool): Show a progress bar.
     RETURNS (Dict[str, Any]): Stats: n_lines, n_instances, n_docs, n_mentions,
         n_overlapping_docs, n_name_mismatches, n_missing_images (None without
-        images_dir), missing_images (first 10), errors [(line_no, message)], labels
-        {label: count}.
+        images_dir), missing_images (first 10), n_image_paths and n_image_bytes (with
+        images_dir), errors [(line_no, message)], labels {label: count}.
     RAISES (ValueError): ROC_E100 on a malformed line with on_error="raise".
     """
     docs, stats = mnre_to_docs(input_path, images_dir, on_error, progress)
@@ -114,7 +113,7 @@ def mnre_to_docs(
         warnings.warn(
             Warnings.ROC_W100.format(n_errors=len(errors), path=input_path, examples=examples)
         )
-    stats.update(count_missing_images(docs, images_dir))
+    stats.update(_count_images(docs, images_dir))
     return docs, stats
 
 
@@ -242,33 +241,30 @@ def has_overlapping_mentions(doc: Doc, spans_key: str = SPANS_KEY) -> bool:
     spans_key (str): The span group with the mentions.
     RETURNS (bool): True if some mentions overlap.
     """
-    spans = sorted(doc.spans[spans_key], key=lambda span: (span.start, span.end))
-    return any(spans[i].end > spans[i + 1].start for i in range(len(spans) - 1))
+    return overlapping_spans(doc.spans[spans_key]) is not None
 
 
-def count_missing_images(
-    docs: Sequence[Doc], images_dir: Optional[Union[str, Path]]
-) -> Dict[str, Any]:
-    """Count the docs whose image file is not in images_dir (warns with ROC_W101).
+def _count_images(docs: Sequence[Doc], images_dir: Optional[Union[str, Path]]) -> Dict[str, Any]:
+    """codec.count_missing_images of the docs, whose images are relative to
+    images_dir; ROC_W101 if some are missing.
 
-    docs (Sequence[Doc]): The docs, with doc._.image relative to images_dir.
+    docs (Sequence[Doc]): The docs.
     images_dir (Optional[Union[str, Path]]): The images folder, or None to skip the check.
-    RETURNS (Dict[str, Any]): n_missing_images (None if not checked) and missing_images
-        (the first 10 missing file names).
+    RETURNS (Dict[str, Any]): n_image_paths, n_image_bytes, n_missing_images and
+        missing_images (the first 10 missing file names); without images_dir
+        n_missing_images None and missing_images [].
     """
     if images_dir is None:
         return {"n_missing_images": None, "missing_images": []}
-    images_dir = Path(images_dir)
-    if not images_dir.is_dir():
+    if not Path(images_dir).is_dir():
         raise ValueError(Errors.ROC_E103.format(path=images_dir))
-    missing = [doc._.image for doc in docs if not (images_dir / doc._.image).is_file()]
-    if missing:
-        message = Warnings.ROC_W101.format(
-            n_missing=len(missing), n_docs=len(docs), images_dir=images_dir,
-            examples=", ".join(missing[:3]),
-        )
-        warnings.warn(message)
-    return {"n_missing_images": len(missing), "missing_images": missing[:10]}
+    counts = count_missing_images(docs, images_dir)
+    if counts["n_missing_images"]:
+        warnings.warn(Warnings.ROC_W101.format(
+            n_missing=counts["n_missing_images"], n_docs=len(docs), images_dir=images_dir,
+            examples=", ".join(counts["missing_images"][:3]),
+        ))
+    return counts
 
 
 def _stats(

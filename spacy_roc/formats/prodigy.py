@@ -17,10 +17,11 @@ Input of ``convert prodigy``: the JSONL of ``prodigy db-out``, one task per line
   (label ``"ENTITY"`` if it has none). Without it, the task is malformed.
 - ``answer``: only ``"accept"`` is converted; other answers and tasks without one
   are counted in the stats.
-- ``image`` (optional): a file path (relative paths are joined to the images folder,
-  by default the input file's folder, and stored as an absolute ``str``), or a data
-  URI or bare base64 string as Prodigy's image loaders store them (stored as
-  ``bytes``). URLs are kept as they are.
+- ``image`` (optional): read by the codec's image rule (``spacy_roc.formats.codec``):
+  a data URI, as Prodigy's image loaders store images, or a base64 string is stored as
+  ``bytes``; a file path as an absolute ``str`` (relative paths are joined to the
+  images folder, by default the input file's folder); a URL as it is. Paths that are
+  not files are counted (ROC_W111).
 
 Output: one ``Doc`` per accepted task. The spans go into the span group
 ``"entities"`` (overlaps allowed) and, when none overlap, into ``doc.ents`` too.
@@ -32,12 +33,12 @@ labels is malformed: a record holds one label.
 ``export prodigy`` writes the reverse: one task per doc with ``text``, ``tokens``,
 ``spans`` (the entities the component reads: its ``spans_key`` group, or
 ``doc.ents``), ``relations`` (the predicted ``doc._.relations``, no-relation
-predictions left out) and ``image`` (a path as the model read it, or a base64 data
-URI for image bytes, PIL images and arrays). The tasks have no ``answer``:
-Prodigy sets it when the annotator accepts.
+predictions left out) and ``image`` (codec.image_to_json: a path as the model read
+it, or a base64 data URI for image bytes, PIL images and arrays). The docs are scored
+on the gold pairs of the corpus, or, where it lists none, on the pairs the pipeline's
+candidate function proposes. The tasks have no ``answer``: Prodigy sets it when the
+annotator accepts.
 """
-import base64
-import binascii
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -46,29 +47,20 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+from .codec import (
+    ENTITY_LABEL, SPANS_KEY, CodecError, count_missing_images, entity_labels, image_from_json, image_to_json,
+    overlapping_spans,
+)
 from .docbin import write_docbin
 from ..errors import Errors, Warnings
-from ..extensions import install_extensions, make_record, record_key
-from ..images import ImageError, data_uri, encode_png
-from ..inputs import entity_spans
+from ..extensions import Offsets, install_extensions, make_record, record_key
+from ..images import ImageError
 from .jsonl import is_int, json_lines
-from .mnre import ENTITY_LABEL, SPANS_KEY, has_overlapping_mentions
 
 ON_ERROR = ("raise", "skip")
 NO_ANSWER = "(none)"
-# (magic bytes, offset, MIME type) of the image formats a bare base64 string may hold
-IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"GIF8", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"BM", 0, "image/bmp"),
-    (b"II*\x00", 0, "image/tiff"),
-    (b"MM\x00*", 0, "image/tiff"),
-)
 
 Task = Dict[str, Any]
-Offsets = Tuple[int, int]
 LineError = Tuple[int, str]
 
 
@@ -139,7 +131,7 @@ def prodigy_to_docs(
     docs, stats = _convert_lines(lines, input_path, vocab, images_dir, none_label, on_error)
     _warn_skipped(stats, input_path)
     _warn_unanswered(lines, input_path)
-    stats.update(count_missing_images(docs, input_path, images_dir))
+    stats.update(_count_images(docs, input_path, images_dir))
     return docs, stats
 
 
@@ -221,7 +213,7 @@ def parse_task(task: Task, images_dir: Path) -> ParsedTask:
     spans = parse_spans(task, len(words))
     n_annotated = len(spans)
     relations = parse_relations(task, spans, len(words))
-    image = task_image(task.get("image"), images_dir)
+    image = _task_image(task.get("image"), images_dir)
     return ParsedTask(words, spaces, spans, relations, len(spans) - n_annotated, image)
 
 
@@ -237,7 +229,7 @@ def build_doc(vocab: Vocab, task: ParsedTask, none_label: str) -> Doc:
     doc = Doc(vocab, words=task.words, spaces=task.spaces)
     entities = [Span(doc, s, e, label=label) for (s, e), label in sorted(task.spans.items())]
     doc.spans[SPANS_KEY] = entities
-    if not has_overlapping_mentions(doc):
+    if overlapping_spans(entities) is None:
         doc.ents = entities
     doc._.relations = gold_records(sorted(task.spans), task.relations, none_label)
     doc._.image = task.image
@@ -401,95 +393,28 @@ def gold_records(
     ]
 
 
-def task_image(value: Any, images_dir: Path) -> Union[None, str, bytes]:
-    """The doc._.image of a task's "image": bytes for a data URI or base64 string, an
-    absolute path str for a file path (relative ones joined to images_dir), a URL as
-    it is.
+def _task_image(value: Any, images_dir: Path) -> Union[None, str, bytes]:
+    """The doc._.image of a task's "image" (codec.image_from_json).
 
-    value (Any): The task's "image", or None.
-    images_dir (Path): Folder for relative paths.
-    RETURNS (Union[None, str, bytes]): The image.
-    RAISES (ProdigyTaskError): If the value is not a string or a data URI is broken.
+    RAISES (ProdigyTaskError): If the value is not a string, or a data URI that is
+        not base64.
     """
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ProdigyTaskError("'image' must be a file path, a data URI or a base64 string")
-    if value.startswith("data:"):
-        return decode_data_uri(value)
-    data = _decode_bare_base64(value)
-    if data is not None:
-        return data
-    if "://" in value or Path(value).is_absolute():
-        return value
-    return str(images_dir / value)
-
-
-def decode_data_uri(value: str) -> bytes:
-    """The bytes of a base64 data URI, e.g. "data:image/png;base64,iVBOR...".
-
-    value (str): The data URI.
-    RETURNS (bytes): The decoded bytes.
-    RAISES (ProdigyTaskError): If the URI is not base64 or does not decode.
-    """
-    header, sep, payload = value.partition(",")
-    if not sep or not header.endswith(";base64"):
-        raise ProdigyTaskError(f"'image' data URI {header[:40]!r}... is not base64-encoded")
     try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as err:
-        raise ProdigyTaskError(f"'image' data URI does not decode as base64 ({err})") from None
-    if not data:
-        raise ProdigyTaskError("'image' data URI holds no data")
-    return data
+        return image_from_json(value, images_dir)[0]
+    except CodecError as err:
+        raise ProdigyTaskError(f"'image' is {err.values['reason']}") from None
 
 
-def _decode_bare_base64(value: str) -> Optional[bytes]:
-    """The bytes of a base64 string that holds a known image format; None otherwise
-    (the string is then a path)."""
-    if len(value) < 16:
-        return None
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return data if image_mime(data) is not None else None
-
-
-def image_mime(data: bytes) -> Optional[str]:
-    """The MIME type of encoded image bytes by their magic bytes; None if unknown.
-
-    data (bytes): The bytes.
-    RETURNS (Optional[str]): E.g. "image/png".
-    """
-    for magic, offset, mime in IMAGE_MAGIC:
-        if data[offset : offset + len(magic)] == magic:
-            return mime
-    return None
-
-
-def count_missing_images(docs: Sequence[Doc], path: Path, images_dir: Path) -> Dict[str, Any]:
-    """Count the image paths that are not files (warns with ROC_W111).
-
-    docs (Sequence[Doc]): The converted docs.
-    path (Path): The input file, for the warning.
-    images_dir (Path): The images folder, for the warning.
-    RETURNS (Dict[str, Any]): n_image_paths, n_image_bytes, n_missing_images and
-        missing_images (the first 10).
-    """
-    paths = [doc._.image for doc in docs if isinstance(doc._.image, str)]
-    missing = [p for p in paths if "://" not in p and not Path(p).is_file()]
-    if missing:
+def _count_images(docs: Sequence[Doc], path: Path, images_dir: Path) -> Dict[str, Any]:
+    """codec.count_missing_images of the docs (their paths are absolute); ROC_W111 if
+    some are not files."""
+    counts = count_missing_images(docs)
+    if counts["n_missing_images"]:
         warnings.warn(Warnings.ROC_W111.format(
-            n_missing=len(missing), n_images=len(paths), path=path, images_dir=images_dir,
-            examples=", ".join(missing[:3]),
+            n_missing=counts["n_missing_images"], n_images=counts["n_image_paths"], path=path,
+            images_dir=images_dir, examples=", ".join(counts["missing_images"][:3]),
         ))
-    return {
-        "n_image_paths": len(paths),
-        "n_image_bytes": sum(isinstance(doc._.image, bytes) for doc in docs),
-        "n_missing_images": len(missing),
-        "missing_images": missing[:10],
-    }
+    return counts
 
 
 def _warn_skipped(stats: Dict[str, Any], path: Path) -> None:
@@ -524,7 +449,7 @@ def _stats(
         "n_spans_from_relations": sum(task.n_added_spans for task in parsed),
         "n_relations": sum(len(task.relations) for task in parsed),
         "n_records": sum(len(doc._.relations) for doc in docs),
-        "n_overlapping_docs": sum(has_overlapping_mentions(doc) for doc in docs),
+        "n_overlapping_docs": sum(overlapping_spans(doc.spans[SPANS_KEY]) is not None for doc in docs),
         "errors": list(errors),
         "labels": _most_common_first(labels),
     }
@@ -575,8 +500,8 @@ def export_prodigy(
 
 def export_inputs(nlp: Any, data_path: Union[str, Path], images_dir: Optional[Union[str, Path]]) -> List[Doc]:
     """The predicted docs of a relation corpus: entities, span groups, image, and the
-    gold pairs in doc._.relation_pairs (None where the data lists none, so that a
-    pipeline scoring listed pairs warns with ROC_W011).
+    gold pairs in doc._.relation_pairs (None where the data lists none: the
+    pipeline's candidate function proposes the pairs).
 
     nlp (Language): The pipeline.
     data_path (Union[str, Path]): A .spacy file or a folder of them.
@@ -629,9 +554,7 @@ def doc_to_task(doc: Doc, spans_key: Optional[str], none_label: str = "None") ->
     none_label (str): The no-relation label.
     RETURNS (Dict[str, Any]): The task.
     """
-    labels: Dict[Offsets, str] = {}
-    for span in entity_spans(doc, spans_key):
-        labels.setdefault((span.start, span.end), span.label_)
+    labels = entity_labels(doc, spans_key)
     relations = [
         _relation_dict(doc, *record_key(r), r["label"], labels) for r in doc._.relations if r["label"] != none_label
     ]
@@ -674,32 +597,15 @@ def _relation_dict(doc: Doc, head: Offsets, tail: Offsets, label: str, labels: D
 
 
 def _add_image(task: Task, image: Any, failed: List[str]) -> None:
-    """Set the task's "image" from a doc's image; note the reason if it cannot be encoded."""
+    """Set the task's "image" from a doc's image (codec.image_to_json); note the
+    reason if it cannot be encoded."""
     try:
-        value = encode_image(image)
+        value = image_to_json(image)
     except (ImageError, TypeError) as err:
         failed.append(str(err))
         return
     if value is not None:
         task["image"] = value
-
-
-def encode_image(image: Any) -> Optional[str]:
-    """The "image" of a task: a path as it is, encoded bytes as a base64 data URI, a
-    PIL image or array as a PNG data URI.
-
-    image (Any): A doc._.image value: None, a path str, bytes, a PIL image or an array.
-    RETURNS (Optional[str]): The path or data URI, None without image.
-    RAISES (ImageError): If an image cannot be read. (TypeError: ROC_E002 for a value
-        of an unsupported type.)
-    """
-    if image is None or isinstance(image, str):
-        return image
-    data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else b""
-    mime = image_mime(data)
-    if mime is None:  # not bytes, or bytes of another format
-        data, mime = encode_png(image), "image/png"
-    return data_uri(data, mime)
 
 
 def _export_stats(tasks: Sequence[Task], n_failed: int) -> Dict[str, Any]:
