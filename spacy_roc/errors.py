@@ -175,7 +175,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "Relation '{label}' already exists. Use a new label, or pass "
         "overwrite=True to replace its descriptions."
     )
-    ROC_E010 = "Relation '{label}' needs at least one non-empty description."
+    ROC_E010 = "Relation '{label}' needs at least one non-empty description, name or alias."
     ROC_E011 = (
         "The classifier head has a fixed label set; add_relation() needs "
         "head = \"retrieval\"."
@@ -319,10 +319,14 @@ class Errors(metaclass=ErrorsWithCodes):
     # -- zeroshot: ROC_E600-E609
     ROC_E600 = "FewRel data {path} is not valid: {reason}."
     ROC_E601 = (
-        "Cannot hold out {m} unseen relations of the {n} in the data: at least one must "
-        "stay seen for training, and at least two must be unseen."
+        "Cannot split {n} relations into {m} unseen, {n_heldout} held out and at least two "
+        "to train on: at least two must be unseen and two held out."
     )
-    ROC_E602 = "Relation {label!r} has no name and description in the relation names file."
+    ROC_E602 = "Relation {label!r} has no entry in the relations file."
+    ROC_E603 = (
+        "The held-out data {path} has no relation other than the no-relation label, or "
+        "labels without an entry in the relations file: {missing}."
+    )
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
         "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "
@@ -332,6 +336,19 @@ class Errors(metaclass=ErrorsWithCodes):
     ROC_E102 = "Input file not found: {path}."
     ROC_E103 = "Images folder not found: {path}."
     ROC_E025 = "Corpus path not found: {path}."
+    ROC_E039 = (
+        "Relation '{label}' names entity types for one side only. Give both head_types "
+        "and tail_types, or neither: a relation's score matches both sides' types or none."
+    )
+    ROC_E040 = (
+        "The description entry of relation '{label}' has unknown field(s) {fields}; an "
+        "entry is a list of descriptions or an object with the fields {known}."
+    )
+    ROC_E041 = (
+        "type_weight must be in [0, 0.5) (the context term keeps 1 - 2 * type_weight of "
+        "the score), not {value!r}."
+    )
+    ROC_E042 = "A blend's mix must be in [0, 1] (1: the trained weights, 0: the pretrained ones), not {value!r}."
     ROC_E026 = "Unknown description variant {value!r}; use one of {variants}."
     ROC_E200 = (
         "The pipeline has no roc_relations component (pipeline: {pipe_names}); it "
@@ -360,7 +377,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "punctuation characters (BERT-like wordpiece vocabularies do)."
     )
     ROC_E036 = (
-        "spacy_roc.LevitatedMarkers.v1 needs max_length of at least {minimum} "
+        "spacy_roc.LevitatedMarkers.v2 needs max_length of at least {minimum} "
         "wordpieces per pass, not {max_length}."
     )
     ROC_E037 = (

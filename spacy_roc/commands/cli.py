@@ -434,37 +434,43 @@ app.add_typer(zeroshot_app, name="zeroshot")
 
 
 @zeroshot_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-@_fails_as("Zero-shot run failed")
 def zeroshot_run_cli(
     ctx: typer.Context,
     data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
-    names_path: Path = typer.Argument(..., help="pid2name.json: name and description per relation", exists=True, dir_okay=False),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON of its relations (name, descriptions, aliases, types), e.g. assets/descriptions/fewrel.json", exists=True, dir_okay=False),
     output_dir: Path = typer.Argument(..., help="Folder for the splits, models and metrics", file_okay=False),
     config_path: Path = typer.Option(..., "--config", "-c", help="Training config, e.g. configs/fewrel_minilm.cfg", exists=True, dir_okay=False),
     unseen: int = typer.Option(5, "--unseen", "-m", help="Unseen relations per split"),
+    heldout: int = typer.Option(3, "--heldout", help="Relations held out of training, to choose the blend"),
     seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated seeds, one split each"),
-    n_dev: int = typer.Option(100, "--n-dev", help="Dev sentences per seen relation (model selection)"),
+    n_dev: int = typer.Option(100, "--n-dev", help="Dev sentences per trained relation (checkpoint selection)"),
+    n_heldout_docs: int = typer.Option(200, "--n-heldout-docs", help="Sentences per held-out relation (blend selection)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
 ) -> None:
-    """Train on the seen relations of each split and classify the unseen ones by
-    description alone. Extra options --section.key value override the training
-    config, as in `spacy train`. Splits already done (metrics.json) are read back."""
+    """Train on part of the seen relations of each split, choose the blend on the
+    seen relations held out of training, and classify the unseen ones by description
+    alone. Extra options --section.key value override the training config, as in
+    `spacy train`. Splits already done (metrics.json) are read back."""
+    import srsly
     from spacy.cli._util import parse_config_overrides
 
-    from ..formats.fewrel import read_fewrel, read_relation_names
-    from ..model.encoders import gt_minilm_path
-    from .zeroshot import choose_split, comparison_table, run_split, sentence_encoder
+    from ..formats.fewrel import read_fewrel
+    from .zeroshot import choose_split, comparison_table, run_split
 
-    overrides = parse_config_overrides(ctx.args)
-    data, names = read_fewrel(data_path), read_relation_names(names_path)
-    encode = sentence_encoder(gt_minilm_path())
+    with _fails_as("Zero-shot run failed"):
+        overrides = parse_config_overrides(ctx.args)
+        data, relations = read_fewrel(data_path), srsly.read_json(relations_path)
+        splits = [choose_split(data, unseen, int(seed), heldout) for seed in seeds.split(",") if seed.strip()]
     results = []
-    for seed in [int(s) for s in seeds.split(",") if s.strip()]:
-        split = choose_split(data, unseen, seed)
-        msg.info(f"{split.name}: unseen {', '.join(split.unseen)}")
-        result = run_split(config_path, data, names, split, output_dir / split.name, n_dev=n_dev, overrides=overrides, encode=encode, gpu_id=gpu_id)
+    for split in splits:
+        msg.info(f"{split.name}: unseen {', '.join(split.unseen)}; held out {', '.join(split.heldout)}")
+        result = run_split(
+            config_path, data, relations, split, output_dir / split.name, n_dev=n_dev,
+            n_heldout_docs=n_heldout_docs, overrides=overrides, gpu_id=gpu_id,
+        )
         results.append(result)
-        msg.text(", ".join(f"{row} F1 {scores['macro_f']:.1f}" for row, scores in result["scores"].items()))
+        scores = result["scores"]
+        msg.text(f"mix {result['mix']:g}: macro-F1 {scores['blended']['full']['macro_f']:.1f} (untrained {scores['untrained']['full']['macro_f']:.1f})")
     print(comparison_table(results))
 
 
@@ -473,25 +479,54 @@ def zeroshot_run_cli(
 def zeroshot_transfer_cli(
     model: str = typer.Argument(..., help="A trained pipeline (e.g. the mnre-minilm recipe's)"),
     data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
-    names_path: Path = typer.Argument(..., help="pid2name.json", exists=True, dir_okay=False),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON of its relations, e.g. assets/descriptions/fewrel.json", exists=True, dir_okay=False),
     ways: str = typer.Option("16,10", "--ways", help="Comma-separated numbers of relations (the first ones, by id)"),
     per_relation: int = typer.Option(100, "--per-relation", help="Sentences per relation"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
 ) -> None:
     """Relations by description on other text: replace a trained pipeline's relations
-    with FewRel's, by name and description, and classify FewRel sentences among them;
-    the untrained text encoder beside it."""
-    from ..formats.fewrel import read_fewrel, read_relation_names
-    from ..model.encoders import gt_minilm_path
+    with the data's, by description, and classify its sentences among them; the
+    untrained model (the pipeline's pretrained text encoder) beside it."""
+    import srsly
+
+    from ..formats.fewrel import read_fewrel
     from .evaluate import load_pipeline
-    from .zeroshot import sentence_encoder, transfer_scores
+    from .zeroshot import transfer_scores
 
     nlp = load_pipeline(model, gpu_id)
-    data, names = read_fewrel(data_path), read_relation_names(names_path)
-    scores = transfer_scores(nlp, data, names, [int(k) for k in ways.split(",")], per_relation, sentence_encoder(gt_minilm_path()))
-    header = ("", *(f"{k}-way acc" for k in scores["pipeline"]))
-    rows = [(name, *(f"{value:.1f}" for value in by_k.values())) for name, by_k in scores.items()]
-    msg.table(rows, header=header, aligns=("l", *("r" for _ in scores["pipeline"])), divider=True)
+    scores = transfer_scores(nlp, read_fewrel(data_path), srsly.read_json(relations_path), [int(k) for k in ways.split(",")], per_relation)
+    header = ("", *(f"{k}-way acc ({variant})" for k, by_variant in scores["pipeline"].items() for variant in by_variant))
+    rows = [(name, *(f"{v:.1f}" for by_variant in by_k.values() for v in by_variant.values())) for name, by_k in scores.items()]
+    msg.table(rows, header=header, aligns=("l", *("r" for _ in header[1:])), divider=True)
+
+
+@app.command("blend")
+@_fails_as("Blend failed")
+def blend_cli(
+    model: str = typer.Argument(..., help="A trained pipeline"),
+    heldout_path: Path = typer.Argument(..., help=".spacy docs of relations the pipeline was not trained on (the gold pairs are classified)", exists=True, dir_okay=False),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON of the held-out relations", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Folder for the blended pipeline", file_okay=False),
+    mixes: str = typer.Option("0,0.25,0.5,0.75,1", "--mixes", help="Comma-separated mixes to try (1: the trained weights, 0: the pretrained ones)"),
+) -> None:
+    """Blend a trained pipeline with its pretrained text encoder (WiSE-FT), choosing
+    the mix on relations held out of training: their gold pairs are classified among
+    them by description alone, and the mix with the best macro-F1 is saved."""
+    import srsly
+
+    from ..formats.docbin import read_docbin
+    from .evaluate import load_pipeline
+    from .zeroshot import choose_mix, heldout_labels
+
+    nlp = load_pipeline(model, -1)
+    docs = read_docbin(heldout_path, nlp.vocab)
+    relations = srsly.read_json(relations_path)
+    labels = heldout_labels(docs, relations, nlp.get_pipe("roc_relations").none_label, heldout_path)
+    mix, scores = choose_mix(nlp, docs, labels, relations, [float(m) for m in mixes.split(",")])
+    nlp.get_pipe("roc_relations").blend(mix)
+    nlp.to_disk(output_path)
+    msg.table([(f"{m:g}", f"{f:.1f}") for m, f in scores.items()], header=("mix", "held-out macro-F1"), aligns=("r", "r"), divider=True)
+    msg.good(f"Blended with mix {mix:g} ({len(labels)} held-out relations); saved to {output_path}")
 
 
 @zeroshot_app.command("table")
