@@ -22,7 +22,7 @@ from conftest import make_doc  # noqa: E402
 from spacy_roc.commands.cli import app  # noqa: E402
 from spacy_roc.commands.llm import expand_descriptions, make_descriptions_task, request_doc  # noqa: E402
 from spacy_roc.commands.llm.parser import MAX_DESCRIPTION_CHARS, new_descriptions, parse_response  # noqa: E402
-from spacy_roc.descriptions import NONE_DESCRIPTION  # noqa: E402
+from spacy_roc.descriptions import NONE_DESCRIPTION, load_relations  # noqa: E402
 from spacy_roc.formats.docbin import write_docbin  # noqa: E402
 
 CALLS: List[str] = []
@@ -147,6 +147,70 @@ def test_examples_option_feeds_the_prompts(given_path, corpus_path):
     assert "anna drew" not in owns
 
 
+# -- entries in object form ----------------------------------------------------------
+
+SPOUSE = {
+    "name": "spouse", "descriptions": ["The head person is married to the tail person."],
+    "aliases": ["wife", "husband"], "head_types": ["a person"], "tail_types": ["a person"],
+}
+
+
+def test_object_entries_keep_their_fields_and_get_new_descriptions(tmp_path):
+    path = tmp_path / "given.json"
+    child = {"head_types": ["a person"], "tail_types": ["a person"], "name": "child"}
+    srsly.write_json(path, {"None": {"name": "no relation"}, "P26": SPOUSE, "P40": child, "drew": GIVEN["drew"]})
+    result, n_new = expand_descriptions(path, fake_config(), n=2)
+    assert n_new == {"None": 0, "P26": 2, "P40": 2, "drew": 2}
+    assert result["None"] == {"name": "no relation", "descriptions": []}
+    assert {key: value for key, value in result["P26"].items() if key != "descriptions"} == {
+        key: value for key, value in SPOUSE.items() if key != "descriptions"
+    }
+    assert result["P26"]["descriptions"][0] == SPOUSE["descriptions"][0] and len(result["P26"]["descriptions"]) == 3
+    assert list(result["P40"]) == ["name", "descriptions", "head_types", "tail_types"]
+    assert len(result["P40"]["descriptions"]) == 2 and isinstance(result["drew"], list) and len(result["drew"]) == 3
+    srsly.write_json(tmp_path / "out.json", result)
+    relations = load_relations(tmp_path / "out.json")
+    assert set(result["P26"]["descriptions"]) < set(relations["P26"].texts)
+    assert relations["P40"].typed and set(result["P40"]["descriptions"]) < set(relations["P40"].texts)
+
+
+def test_prompt_gives_name_and_aliases_when_the_entry_has_them(tmp_path):
+    path = tmp_path / "given.json"
+    srsly.write_json(path, {"P26": SPOUSE, "drew": {"descriptions": GIVEN["drew"]}})
+    expand_descriptions(path, fake_config(), n=2)
+    spouse = next(prompt for prompt in CALLS if '"P26"' in prompt)
+    drew = next(prompt for prompt in CALLS if '"drew"' in prompt)
+    assert "Relation name: spouse" in spouse and "Other names of the relation: wife; husband" in spouse
+    assert "Relation name" not in drew and "Other names" not in drew
+
+
+def test_object_entry_without_text_falls_back_like_a_list(tmp_path):
+    path = tmp_path / "given.json"
+    srsly.write_json(path, {"P40": {"name": "child"}, "x": {"head_types": ["a"], "tail_types": ["b"]}, "y": []})
+    with pytest.warns(UserWarning) as record:
+        result, _ = expand_descriptions(path, fake_config("raise"), n=2)
+    assert codes(record) == ["ROC_W301", "ROC_W301", "ROC_W305", "ROC_W301", "ROC_W305"]  # none for "child"
+    assert "'x' has no description" in str(record[2].message) and "'y' has no" in str(record[4].message)
+    assert result == {
+        "P40": {"name": "child", "descriptions": []},
+        "x": {"descriptions": ["x"], "head_types": ["a"], "tail_types": ["b"]},
+        "y": ["y"],
+    }
+    assert load_relations(result)["P40"].texts == ("child",)
+
+
+def test_cache_asks_again_only_for_a_request_with_name_or_aliases(given_path, tmp_path):
+    expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    srsly.write_json(given_path, {**GIVEN, "drew": {"descriptions": GIVEN["drew"]}, "owns": {"descriptions": []}})
+    CALLS.clear()
+    result, n_new = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    assert CALLS == [] and n_new["drew"] == 2  # the same requests as the lists
+    srsly.write_json(given_path, {**GIVEN, "owns": {"name": "owner of", "descriptions": []}})
+    result, _ = expand_descriptions(given_path, fake_config(), n=2, cache_dir=tmp_path / "cache")
+    assert len(CALLS) == 1 and "Relation name: owner of" in CALLS[0]
+    assert result["owns"]["name"] == "owner of"
+
+
 # -- the response ---------------------------------------------------------------------
 
 
@@ -261,7 +325,15 @@ def test_bad_model_config(given_path, config, code):
 
 @pytest.mark.parametrize(
     "content,reason",
-    [('["a", "b"]', "JSON list, not an object"), ('{"r": [1, 2]}', "'r' is not a list of strings"), ("{broken", "not valid JSON")],
+    [
+        ('["a", "b"]', "JSON list, not an object"),
+        ('{"r": [1, 2]}', "'r' is not a list of strings"),
+        ("{broken", "not valid JSON"),
+        ('{"r": {"name": "r", "label": "r"}}', r"ROC_E040\] The description entry of relation 'r' has unknown field\(s\) \['label'\]"),
+        ('{"r": {"head_types": ["PER"]}}', r"ROC_E039\] Relation 'r' names entity types for one side only"),
+        ('{"r": {"aliases": ["a", 1]}}', "'aliases' of 'r' is not a list of strings"),
+        ('{"r": {"name": ["r"]}}', "the name of 'r' is not a string"),
+    ],
 )
 def test_malformed_input(tmp_path, content, reason):
     path = tmp_path / "bad.json"
@@ -426,6 +498,20 @@ def test_cli_end_to_end(given_path, corpus_path, tmp_path):
     CALLS.clear()
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CALLS == [] and srsly.read_json(output) == written
+
+
+def test_cli_object_form_in_and_out(tmp_path):
+    cfg, given, output = tmp_path / "llm.cfg", tmp_path / "given.json", tmp_path / "expanded.json"
+    write_cfg(cfg, FAKE)
+    srsly.write_json(given, {"None": ["Nothing links them."], "P26": SPOUSE})
+    args = ["descriptions", "expand", str(given), str(output), "--config", str(cfg), "--n", "2", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 relations, 4 descriptions (2 new)" in result.output
+    written = srsly.read_json(output)
+    assert written["None"] == ["Nothing links them."]
+    assert written["P26"]["aliases"] == SPOUSE["aliases"] and written["P26"]["head_types"] == SPOUSE["head_types"]
+    assert set(written["P26"]["descriptions"]) <= set(load_relations(output)["P26"].texts)
 
 
 def test_cli_code_registers_a_model(corpus_path, tmp_path):

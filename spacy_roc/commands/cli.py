@@ -194,24 +194,25 @@ def _print_scores(scores: Dict[str, Any]) -> None:
 
 @descriptions_app.command("variant")
 def descriptions_variant_cli(
-    descriptions_path: Path = typer.Argument(..., help="Descriptions JSON {label: [description, ...]}", exists=True, dir_okay=False),
+    descriptions_path: Path = typer.Argument(..., help="Descriptions JSON: per label, a list of descriptions or an object (name, descriptions, aliases, head_types, tail_types)", exists=True, dir_okay=False),
     data_path: Path = typer.Argument(..., help="Training .spacy file; its labels are covered", exists=True),
     output_path: Path = typer.Argument(..., help="Output JSON file", dir_okay=False),
     variant: Variant = typer.Option(Variant.full, "--variant", help="full | one (first per label) | names (label names only)"),
     none_label: str = typer.Option("None", "--none-label", help="The no-relation label"),
 ) -> None:
-    """Write the description set of a variant, covering every label in the data
-    (labels without descriptions fall back to their names, with a warning)."""
+    """Write the relation set of a variant, covering every label in the data (labels
+    without an entry fall back to their names, with a warning), in object form."""
     import srsly
 
-    from ..descriptions import description_variant, load_descriptions
+    from ..descriptions import description_variant, load_relations
     from ..formats.docbin import read_docbin
 
-    labels = {r["label"] for doc in read_docbin(data_path) for r in doc._.relations}
-    result = description_variant(load_descriptions(descriptions_path), labels, variant.value, none_label)
+    with _fails_as("Could not write the variant"):
+        labels = {r["label"] for doc in read_docbin(data_path) for r in doc._.relations}
+        result = description_variant(load_relations(descriptions_path, none_label), labels, variant.value, none_label)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_path, result)
-    n_desc = sum(len(v) for v in result.values())
+    srsly.write_json(output_path, {label: relation.to_json() for label, relation in result.items()})
+    n_desc = sum(len(relation.descriptions) for relation in result.values())
     msg.good(f"Wrote {len(result)} relations, {n_desc} descriptions ({variant.value}) to {output_path}")
 
 
@@ -317,7 +318,7 @@ def export_prodigy_cli(
 
 @descriptions_app.command("expand")
 def descriptions_expand_cli(
-    input_path: Path = typer.Argument(..., help="Descriptions JSON {label: list of descriptions} (empty lists allowed), or a .spacy corpus whose relation labels are expanded", exists=True, dir_okay=False),
+    input_path: Path = typer.Argument(..., help="Descriptions JSON (per label, a list of descriptions or an object with name, descriptions, aliases, head_types, tail_types; no description needed), or a .spacy corpus whose relation labels are expanded", exists=True, dir_okay=False),
     output_path: Path = typer.Argument(..., help="Output descriptions JSON", dir_okay=False),
     config_path: Path = typer.Option(..., "--config", "-c", help="spacy-llm config whose model block names the LLM, e.g. @llm_models = \"spacy.GPT-4.v3\"", exists=True, dir_okay=False),
     code_path: Optional[Path] = typer.Option(None, "--code", help="Python file to import first, e.g. one that registers a model in llm_models", exists=True, dir_okay=False),
@@ -329,10 +330,12 @@ def descriptions_expand_cli(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar over the labels"),
 ) -> None:
     """Add N descriptions per relation label, written by an LLM of spacy-llm, to a
-    descriptions JSON. Every input description is kept; a label whose prompt fails
-    (no API key, a model error, an unusable response) keeps what it had, with a
-    warning. Runs the spacy-llm task spacy_roc.RelationDescriptions.v1 in spacy-llm's
-    llm pipe, whose cache makes a rerun call the model only for what failed."""
+    descriptions JSON. Every input description is kept, and an entry in object form
+    keeps all its fields, the new descriptions appended to its "descriptions"; a label
+    whose prompt fails (no API key, a model error, an unusable response) keeps what it
+    had, with a warning. Runs the spacy-llm task spacy_roc.RelationDescriptions.v1
+    in spacy-llm's llm pipe, whose cache makes a rerun call the model only for what
+    failed."""
     import srsly
 
     cache_dir = cache_dir if cache_dir is not None else output_path.parent / "llm_cache"
@@ -347,7 +350,7 @@ def descriptions_expand_cli(
         )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_path, result)
-    n_total = sum(len(texts) for texts in result.values())
+    n_total = sum(len(entry["descriptions"] if isinstance(entry, dict) else entry) for entry in result.values())
     msg.good(f"Wrote {len(result)} relations, {n_total} descriptions ({sum(n_new.values())} new) to {output_path}")
     short = [label for label in result if label != none_label and n_new[label] < n]
     if short:

@@ -4,11 +4,14 @@ Each label but the no-relation label becomes a request of the spacy-llm task
 spacy_roc.RelationDescriptions.v1 (task.py), run through spacy-llm's `llm` pipe and
 cache (spacy.BatchCache.v1, in a folder per model config and task config) with any
 model of llm_models (model.py). Nothing the input has is lost: a label whose request
-fails keeps its descriptions, with a coded warning (ROC_W300-W305).
+fails keeps its descriptions, with a coded warning (ROC_W300-W305). An entry of the
+input in object form (spacy_roc.descriptions) keeps its name, aliases and entity
+types, and is written back as an object with the new descriptions appended.
 """
 import hashlib
 import warnings
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -21,7 +24,7 @@ from spacy_llm.pipeline import LLMWrapper
 from spacy_llm.pipeline.llm import make_llm
 from spacy_llm.registry import registry
 
-from ...descriptions import clean_descriptions, label_as_description
+from ...descriptions import FIELDS, clean_descriptions, label_as_description, label_name, relation_from_json
 from ...errors import Errors, Warnings, warn
 from ...extensions import validate_record
 from ...formats.docbin import read_docbin
@@ -34,7 +37,32 @@ MAX_EXAMPLES = 3
 MAX_TYPE_PAIRS = 5
 SPANS_KEY = "entities"
 
-Descriptions = Dict[str, List[str]]
+Entry = Union[List[str], Dict[str, Any]]
+
+
+@dataclass
+class Given:
+    """A label's entry of the input.
+
+    descriptions (List[str]): Its descriptions (may be empty).
+    fields (Optional[Dict[str, Any]]): The other fields of an entry in object form
+        (name, aliases, head_types, tail_types; cleaned); None for a list.
+    """
+
+    descriptions: List[str]
+    fields: Optional[Dict[str, Any]] = None
+
+    def entry(self, descriptions: List[str]) -> Entry:
+        """The output entry, in the form of the input, with these descriptions."""
+        if self.fields is None:
+            return descriptions
+        given = {**self.fields, "descriptions": descriptions}
+        return {name: given[name] for name in FIELDS if name in given}
+
+    def has_names(self) -> bool:
+        """Whether the entry gives a name or aliases, which it is retrieved by even
+        without a description."""
+        return bool(self.fields and (self.fields.get("name") or self.fields.get("aliases")))
 
 
 def expand_descriptions(
@@ -47,11 +75,12 @@ def expand_descriptions(
     cache_dir: Optional[PathLike] = None,
     template: Optional[PathLike] = None,
     progress: bool = False,
-) -> Tuple[Descriptions, Dict[str, int]]:
+) -> Tuple[Dict[str, Entry], Dict[str, int]]:
     """Add n descriptions written by an LLM to every relation label.
 
-    source (Union[str, Path]): A descriptions JSON {label: [description, ...]} (empty
-        lists allowed), or a .spacy corpus whose relation labels are expanded.
+    source (Union[str, Path]): A descriptions JSON whose entries are lists of
+        descriptions or objects (see spacy_roc.descriptions; a label may have no
+        description), or a .spacy corpus whose relation labels are expanded.
     llm_config (Union[str, Path, Dict[str, Any]]): A spacy-llm config (file or dict)
         with a [model] block, e.g. @llm_models = "spacy.GPT-4.v3".
     n (int): New descriptions to ask for per label.
@@ -62,8 +91,10 @@ def expand_descriptions(
     template (Optional[Union[str, Path]]): The jinja2 prompt template; by default
         the task's descriptions.v1.jinja.
     progress (bool): Show a progress bar over the labels.
-    RETURNS (Tuple[Dict[str, List[str]], Dict[str, int]]): The descriptions, in the
-        order of the source, and the number written by the model for each label.
+    RETURNS (Tuple[Dict[str, Union[List[str], Dict[str, Any]]], Dict[str, int]]): The
+        entries of the output, in the order of the source (a list of descriptions
+        for a label given as a list or by a corpus, an object with all its fields
+        for one given as an object), and the number written by the model per label.
     RAISES (ValueError): ROC_E300-E307 for bad input, before the model is called.
     """
     model_block = read_model_block(llm_config)
@@ -73,13 +104,20 @@ def expand_descriptions(
     contexts = label_contexts(docs, none_label)
     nlp = spacy.blank("xx")
     requests = {
-        label: request_doc(nlp, label, texts, **contexts.get(label, {}))
-        for label, texts in given.items()
+        label: request_for(nlp, label, entry, contexts.get(label, {}))
+        for label, entry in given.items()
         if label != none_label
     }
     task = build_task(template if template is not None else TEMPLATE_PATH, n, requests.values())
     llm = build_llm(nlp, task, model_block, cache_dir)
     return expand_labels(given, requests, llm, n, none_label, progress)
+
+
+def request_for(nlp: Language, label: str, entry: Given, context: Dict[str, list]) -> Doc:
+    """The request doc of a label: its descriptions, the name and aliases its entry
+    gives, and its context (label_contexts)."""
+    fields = entry.fields or {}
+    return request_doc(nlp, label, entry.descriptions, name=fields.get("name"), aliases=fields.get("aliases", ()), **context)
 
 
 def build_task(template: PathLike, n: int, requests: Sequence[Doc]) -> RelationDescriptionsTask:
@@ -117,18 +155,19 @@ def build_llm(nlp: Language, task: RelationDescriptionsTask, model_block: Dict[s
 
 
 def expand_labels(
-    given: Descriptions, requests: Dict[str, Doc], llm: LLMWrapper, n: int, none_label: str, progress: bool
-) -> Tuple[Descriptions, Dict[str, int]]:
-    """Expand every label that has a request; see expand_descriptions."""
+    given: Dict[str, Given], requests: Dict[str, Doc], llm: LLMWrapper, n: int, none_label: str, progress: bool
+) -> Tuple[Dict[str, Entry], Dict[str, int]]:
+    """Expand every label that has a request; see expand_descriptions. A label left
+    without any text (no description, name or alias) gets its fallback."""
     from tqdm import tqdm
 
-    result: Descriptions = {}
+    result: Dict[str, Entry] = {}
     n_new: Dict[str, int] = {}
-    for label in tqdm(given, desc="labels", unit="label", disable=not progress):
-        added = ask(llm, label, requests[label], len(given[label]), n) if label in requests else []
-        texts = [*given[label], *added]
+    for label, entry in tqdm(given.items(), desc="labels", unit="label", disable=not progress):
+        added = ask(llm, label, requests[label], len(entry.descriptions), n) if label in requests else []
+        texts = [*entry.descriptions, *added]
         n_new[label] = len(added)
-        result[label] = texts if texts else [_fallback(label, none_label)]
+        result[label] = entry.entry(texts if texts or entry.has_names() else [_fallback(label, none_label)])
     return result, n_new
 
 
@@ -161,27 +200,29 @@ def _fallback(label: str, none_label: str) -> str:
 # -- the input ------------------------------------------------------------------------
 
 
-def read_source(source: PathLike, none_label: str) -> Tuple[Descriptions, List[Doc]]:
-    """The descriptions to expand, and the docs of the source if it is a corpus.
+def read_source(source: PathLike, none_label: str) -> Tuple[Dict[str, Given], List[Doc]]:
+    """The entries to expand, and the docs of the source if it is a corpus.
 
     source (Union[str, Path]): A descriptions JSON or a .spacy corpus; a corpus gives
         its relation labels, with no description, the no-relation label first.
     none_label (str): The no-relation label.
-    RETURNS (Tuple[Dict[str, List[str]], List[Doc]]): The descriptions and the docs.
+    RETURNS (Tuple[Dict[str, Given], List[Doc]]): The entries and the docs.
     RAISES (ValueError): ROC_E304 or ROC_E305 for a missing or malformed source.
     """
     if Path(source).suffix != ".spacy":
-        return read_input_descriptions(source), []
+        return read_input_descriptions(source, none_label), []
     docs = read_corpus(source)
     labels = {label for _, _, _, label in iter_relations(docs)}
-    return {label: [] for label in [none_label, *sorted(labels - {none_label})]}, docs
+    return {label: Given([]) for label in [none_label, *sorted(labels - {none_label})]}, docs
 
 
-def read_input_descriptions(path: PathLike) -> Descriptions:
+def read_input_descriptions(path: PathLike, none_label: str = "None") -> Dict[str, Given]:
     """Read a descriptions JSON in which a label may have no description.
 
-    path (Union[str, Path]): The JSON file {label: [description, ...]}.
-    RETURNS (Dict[str, List[str]]): The cleaned descriptions, in file order.
+    path (Union[str, Path]): The JSON file: {label: [description, ...]} or, per label,
+        an object with the fields of spacy_roc.descriptions.Relation.
+    none_label (str): The no-relation label.
+    RETURNS (Dict[str, Given]): The cleaned entries, in file order.
     RAISES (ValueError): ROC_E304 if the file is missing or malformed.
     """
     if not Path(path).is_file():
@@ -193,16 +234,43 @@ def read_input_descriptions(path: PathLike) -> Descriptions:
     if not isinstance(data, dict):
         reason = f"the file holds a JSON {type(data).__name__}, not an object"
         raise ValueError(Errors.ROC_E304.format(path=path, reason=reason))
-    return {str(label): _input_texts(path, str(label), texts) for label, texts in data.items()}
+    return {str(label): _input_entry(path, str(label), entry, none_label) for label, entry in data.items()}
 
 
-def _input_texts(path: PathLike, label: str, texts: Any) -> List[str]:
-    """A label's descriptions: a string or a list of strings, cleaned; [] if none."""
+def _input_entry(path: PathLike, label: str, entry: Any, none_label: str) -> Given:
+    """A label's entry: a string or a list of strings, or an object."""
+    if isinstance(entry, dict):
+        return _input_object(path, label, entry, none_label)
+    return Given(_input_texts(path, label, entry, f"the value of '{label}'"))
+
+
+def _input_texts(path: PathLike, label: str, texts: Any, what: str) -> List[str]:
+    """A string or a list of strings, cleaned; [] if none (ROC_E304 otherwise)."""
     texts = [texts] if isinstance(texts, str) else texts
     if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
-        reason = f"the value of '{label}' is not a list of strings"
-        raise ValueError(Errors.ROC_E304.format(path=path, reason=reason))
+        raise ValueError(Errors.ROC_E304.format(path=path, reason=f"{what} is not a list of strings"))
     return clean_descriptions(label, texts) if any(t.strip() for t in texts) else []
+
+
+def _input_object(path: PathLike, label: str, entry: Dict[str, Any], none_label: str) -> Given:
+    """An entry in object form, checked by relation_from_json (unknown fields:
+    ROC_E040, types for one side only: ROC_E039, given as the reason of ROC_E304); it
+    may have no description, name or alias."""
+    if not isinstance(entry.get("name", ""), str):
+        raise ValueError(Errors.ROC_E304.format(path=path, reason=f"the name of '{label}' is not a string"))
+    lists = {
+        key: _input_texts(path, label, value, f"'{key}' of '{label}'")
+        for key, value in entry.items()
+        if key in FIELDS and key != "name"
+    }
+    try:  # with a name, so that an entry without any text passes
+        relation_from_json(label, {**entry, **lists, "name": label_name(label, none_label)}, none_label)
+    except ValueError as err:
+        raise ValueError(Errors.ROC_E304.format(path=path, reason=err)) from err
+    fields = {key: value for key, value in lists.items() if key != "descriptions"}
+    if "name" in entry:
+        fields["name"] = entry["name"].strip()
+    return Given(lists.get("descriptions", []), fields)
 
 
 def read_corpus(path: PathLike) -> List[Doc]:

@@ -1,11 +1,12 @@
 """The spacy-llm task spacy_roc.RelationDescriptions.v1: new descriptions of a relation.
 
 Each doc the `llm` pipe gets is a relation request (`request_doc`): its text is the
-JSON of the label, the entity types seen with it, example sentences and the
-descriptions it has. spacy-llm's cache keys a doc by its tokens, so a request whose
-label, types, examples or descriptions changed is asked again, and an unchanged one
-is not. The task renders one prompt per request (a request is never sharded) and
-sets the new descriptions on `doc._.roc_descriptions`.
+JSON of the label, the entity types seen with it, example sentences, the
+descriptions it has and, when its entry gives them, its name and aliases. spacy-llm's
+cache keys a doc by its tokens, so a request whose label, types, examples,
+descriptions, name or aliases changed is asked again, and an unchanged one is not.
+The task renders one prompt per request (a request is never sharded) and sets the new
+descriptions on `doc._.roc_descriptions`.
 """
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
@@ -38,6 +39,8 @@ def request_doc(
     descriptions: Sequence[str],
     type_pairs: Sequence[str] = (),
     examples: Sequence[Dict[str, str]] = (),
+    name: Optional[str] = None,
+    aliases: Sequence[str] = (),
 ) -> Doc:
     """The request for new descriptions of a relation, as a doc for the `llm` pipe.
 
@@ -46,9 +49,16 @@ def request_doc(
     descriptions (Sequence[str]): Its descriptions.
     type_pairs (Sequence[str]): "HEAD TYPE -> TAIL TYPE" seen with it.
     examples (Sequence[Dict[str, str]]): Sentences with it: "text", "head", "tail".
-    RETURNS (Doc): The doc, whose text is the request as JSON.
+    name (Optional[str]): Its name, if its entry gives one.
+    aliases (Sequence[str]): Its other names, if its entry gives some.
+    RETURNS (Doc): The doc, whose text is the request as JSON (name and aliases only
+        when given, so the request of a label without them is as before).
     """
     request = {"label": label, "descriptions": list(descriptions), "type_pairs": list(type_pairs), "examples": list(examples)}
+    if name:
+        request["name"] = name
+    if aliases:
+        request["aliases"] = list(aliases)
     return nlp.make_doc(srsly.json_dumps(request, sort_keys=True))
 
 
@@ -63,7 +73,8 @@ class RelationDescriptionsTask:
     def __init__(self, template: str, n: int) -> None:
         """template (str): The jinja2 prompt template (rendered with trim_blocks and
             lstrip_blocks; an undefined variable is an error), with the variables
-            label, n, type_pairs, examples and descriptions.
+            label, n, type_pairs, examples, descriptions, name ("" if not given) and
+            aliases ([] if not given).
         n (int): New descriptions to ask for per request.
         """
         self._template = template
@@ -84,7 +95,7 @@ class RelationDescriptionsTask:
 
     def render(self, doc: Doc) -> str:
         """The prompt of a request doc."""
-        return self._jinja.render(n=self._n, **read_request(doc)).strip()
+        return self._jinja.render(**{"n": self._n, "name": "", "aliases": [], **read_request(doc)}).strip()
 
     def parse_responses(
         self, shards: Iterable[Iterable[Doc]], responses: Iterable[Iterable[str]]
