@@ -21,7 +21,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_roc  # noqa: F401
-from spacy_roc.model.roc_model import Chunk, _prototypes, convert_inputs
+from spacy_roc.model.roc_model import _inputs, convert_inputs, label_vectors
 
 TINY_TEXT = {
     "@architectures": "spacy_roc.HFTextEncoder.v1",
@@ -95,17 +95,16 @@ def time_pipeline(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> floa
 
 
 def time_encoder(nlp: spacy.Language, docs: List[Doc], batch_size: int) -> float:
-    """Time the torch forward pass only, on inputs converted in advance."""
+    """Time the torch forward pass only, on inputs featurized and converted in advance."""
     pipe = nlp.get_pipe("roc_relations")
-    network = pipe.model.layers[0]
-    size = pipe.model.attrs["max_pairs_per_batch"]
+    featurizer, network = pipe.model.get_ref("featurizer"), pipe.model.get_ref("network")
+    _inputs(pipe.model)
     inputs = []
     for i in range(0, len(docs), batch_size):
         batch = pipe._batch(docs[i : i + batch_size])
-        flat, pixels = batch.flat_pairs(), network.attrs["inputs"].pixels(batch.images)
-        protos = _prototypes(pipe.model, batch.relations)
-        chunks = [Chunk(batch, flat[k : k + size], pixels, True, protos) for k in range(0, len(flat), size)]
-        inputs.extend(convert_inputs(network, chunk, False)[0] for chunk in chunks)
+        labels = label_vectors(pipe.model, batch.relations)
+        chunks, _ = featurizer((batch, None), False)
+        inputs.extend(convert_inputs(network, (chunk, labels), False)[0] for chunk in chunks)
     _sync()
     start = time.perf_counter()
     for args in inputs:

@@ -58,12 +58,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Span(doc, start, end, label=\"PERSON\"): setting span.label_ on a span read "
         "back from doc.spans changes a copy."
     )
-    ROC_W011 = (
-        "spacy_roc.annotated_pairs.v1 found no doc._.relation_pairs on a doc, so none of "
-        "its pairs are scored. List the (head, tail) token offsets to score in "
-        "doc._.relation_pairs (spacy_roc.Corpus.v1 lists the gold pairs), or use "
-        "spacy_roc.all_pairs.v1 as the candidates."
-    )
     # -- descriptions expand: ROC_W300-W309
     ROC_W300 = (
         "The LLM '{model}' was not called: its API key is missing ({reason}). Relation "
@@ -99,12 +93,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Input lines have a field {field!r}, which annotate writes ('relations' on "
         "annotated lines, 'error' on bad lines): there, the input value is replaced. "
         "Rename the field in the input to keep it."
-    )
-    ROC_W501 = (
-        "Input lines list \"pairs\", but the pipeline's candidate function "
-        "({candidates}) does not read doc._.relation_pairs, so every pair it proposes "
-        "is scored. Configure spacy_roc.annotated_pairs.v1 as the candidates to score "
-        "only the listed pairs."
     )
     # -- convert prodigy / export prodigy: ROC_W110-W119
     ROC_W110 = (
@@ -324,8 +312,8 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     ROC_E602 = "Relation {label!r} has no entry in the relations file."
     ROC_E603 = (
-        "The held-out data {path} has no relation other than the no-relation label, or "
-        "labels without an entry in the relations file: {missing}."
+        "The held-out data {path} labels pairs with {found} of the relations file's "
+        "relations: a blend is chosen by classifying pairs among at least two of them."
     )
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "

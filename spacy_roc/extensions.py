@@ -7,9 +7,10 @@ that they survive ``DocBin`` and ``Doc.to_bytes``; bytes survive as they are.
 ``doc._.relations``: a list of relation records (see ``make_record``); never ``None``.
 
 ``doc._.relation_pairs``: optional list of ``[[head_start, head_end], [tail_start,
-tail_end]]`` entity pairs to classify, read by the ``spacy_roc.annotated_pairs.v1``
-candidate function (the benchmark protocol). An input only: the component never
-writes it.
+tail_end]]`` entity pairs to classify. A doc that lists them is scored on exactly
+those (the benchmark protocol: spacy_roc.Corpus.v1 lists the gold pairs); otherwise
+the component's candidate function proposes the pairs. An input only: the component
+never writes it.
 """
 from pathlib import Path
 from itertools import islice

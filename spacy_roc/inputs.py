@@ -7,12 +7,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from .candidates import CandidateFunc
+from .candidates import CandidateFunc, Pair
 from .errors import Errors, Warnings, warn
 from .descriptions import Relation
 from .extensions import validate_record
 
-Pair = Tuple[Span, Span]
 TypePairs = Optional[Set[Tuple[str, str]]]
 
 

@@ -10,13 +10,13 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
-from .candidates import CandidateFunc
+from .candidates import CandidateFunc, Pair
 from .descriptions import Relation, complete_relations, label_as_description, load_relations, make_relation, relation_from_json
 from .errors import Errors, Warnings, warn
 from .alignment import gold_indices
@@ -55,7 +55,6 @@ checkpoint_path = null
 """
 DEFAULT_MODEL = Config().from_str(default_model_config)["model"]
 
-Pair = Tuple[Span, Span]
 Scores = Tuple[List[List[Pair]], Floats2d]
 
 

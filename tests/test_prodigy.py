@@ -3,7 +3,6 @@ and their CLI commands."""
 import base64
 import copy
 import io
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -18,14 +17,14 @@ from typer.testing import CliRunner
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
 from spacy_roc.commands.cli import app
 from spacy_roc.formats.docbin import read_docbin, write_docbin
-from spacy_roc.formats.prodigy import convert_prodigy, export_prodigy, prodigy_to_docs
+from spacy_roc.commands.export import export_prodigy
+from spacy_roc.formats.prodigy import convert_prodigy, prodigy_to_docs
 from spacy_roc.formats.prodigy import doc_to_task
 from spacy_roc.extensions import make_record, record_key
 from spacy_roc.formats.codec import encode_png, image_to_json
 
-from conftest import fresh_docs, make_doc, solid_image
+from conftest import BLANK, fresh_docs, make_doc, solid_image, write_jsonl
 
-BLANK = spacy.blank("en")
 
 
 # -- building rel.manual tasks as Prodigy writes them ----------------------------------
@@ -98,13 +97,6 @@ def task_b(**extra) -> Dict[str, Any]:
     image = "data:image/png;base64," + base64.b64encode(PNG_RED).decode()
     relations = [relation_of(RED_CIRCLE, BLUE_SQUARE, "above", with_spans=False)]
     return task_of(WORDS_B, [RED_CIRCLE, BLUE_SQUARE], relations, image=image, **extra)
-
-
-def write_jsonl(path: Path, lines: Sequence[Any]) -> Path:
-    """Write tasks (dicts) or raw strings, one per line."""
-    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
-    path.write_text(text + "\n", encoding="utf8")
-    return path
 
 
 @pytest.fixture
@@ -408,6 +400,20 @@ def test_export_without_docs_or_pipe(trained, tmp_path):
     spacy.blank("en").to_disk(blank)
     with pytest.raises(ValueError, match="ROC_E200"):
         export_prodigy(blank, empty, tmp_path / "out.jsonl")
+
+
+def test_images_that_cannot_be_exported_warn(trained):
+    from spacy_roc.commands.export import predictions_to_tasks
+
+    nlp, examples, _ = trained
+    docs = fresh_docs(examples)[:2]
+    docs[1]._.image = numpy.zeros((4, 4, 3), dtype="float32")  # not uint8: unreadable (ROC_E023)
+    with pytest.warns(UserWarning) as record:
+        tasks, _ = predictions_to_tasks(nlp, docs)
+    messages = [str(w.message) for w in record]
+    assert any("ROC_W113" in m and "1 doc(s)" in m and "ROC_E023" in m for m in messages), messages
+    assert any("ROC_W002" in m for m in messages)  # the component read it text-only
+    assert len(tasks) == 2 and tasks[0]["image"].startswith("data:image/png;base64,") and "image" not in tasks[1]
 
 
 # -- CLI ---------------------------------------------------------------------------------

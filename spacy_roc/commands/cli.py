@@ -301,7 +301,7 @@ def export_prodigy_cli(
 ) -> None:
     """Write a pipeline's predicted relations as Prodigy rel.manual tasks, to correct
     them in Prodigy (`prodigy rel.manual DATASET blank:en OUTPUT.jsonl ...`)."""
-    from ..formats.prodigy import export_prodigy
+    from .export import export_prodigy
 
     with _fails_as("Export failed"):
         stats = export_prodigy(model, data_path, output_path, images_dir, batch_size, gpu_id)
@@ -507,8 +507,8 @@ def zeroshot_transfer_cli(
 @_fails_as("Blend failed")
 def blend_cli(
     model: str = typer.Argument(..., help="A trained pipeline"),
-    heldout_path: Path = typer.Argument(..., help=".spacy docs of relations the pipeline was not trained on (the gold pairs are classified)", exists=True, dir_okay=False),
-    relations_path: Path = typer.Argument(..., help="Descriptions JSON of the held-out relations", exists=True, dir_okay=False),
+    heldout_path: Path = typer.Argument(..., help=".spacy docs with gold pairs of relations the pipeline was not trained on", exists=True, dir_okay=False),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON of the held-out relations (the pairs with these labels are classified among them)", exists=True, dir_okay=False),
     output_path: Path = typer.Argument(..., help="Folder for the blended pipeline", file_okay=False),
     mixes: str = typer.Option("0,0.25,0.5,0.75,1", "--mixes", help="Comma-separated mixes to try (1: the trained weights, 0: the pretrained ones)"),
 ) -> None:

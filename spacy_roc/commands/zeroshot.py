@@ -19,7 +19,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 import numpy
 import srsly
@@ -29,6 +29,7 @@ from spacy.vocab import Vocab
 
 from ..descriptions import NONE_DESCRIPTION, NONE_NAME, relation_from_json
 from ..errors import Errors
+from ..formats.codec import record_pairs
 from ..formats.docbin import read_docbin, write_docbin
 from ..formats.fewrel import fewrel_doc
 
@@ -99,11 +100,12 @@ def write_split(data: Dict[str, List[Any]], relations: Dict[str, Dict[str, Any]]
     srsly.write_json(folder / "relations.json", {**none, **{label: entry(label, relations, "full") for label in split.train}})
 
 
-def relation_probs(nlp: Language, docs: Sequence[Doc], entries: Dict[str, Dict[str, Any]], batch_size: int = 64) -> numpy.ndarray:
+def relation_probs(nlp: Language, docs: Sequence[Doc], entries: Dict[str, Dict[str, Any]], keep: Iterable[str], batch_size: int = 64) -> numpy.ndarray:
     """The probability of each relation of `entries` (added by description, in place
-    of the pipeline's own) for each gold pair of the docs that has a relation (see
-    gold_labels). The pipeline's relations are put back afterwards.
+    of the pipeline's own) for each gold pair of the docs whose label is in `keep`
+    (see gold_labels). The pipeline's relations are put back afterwards.
     RETURNS (numpy.ndarray): (pairs, len(entries)), in entry order."""
+    keep = set(keep)
     pipe = nlp.get_pipe("roc_relations")
     saved = dict(pipe.cfg["relations"])
     try:
@@ -113,25 +115,26 @@ def relation_probs(nlp: Language, docs: Sequence[Doc], entries: Dict[str, Dict[s
             pipe.add_relation(label, relation.descriptions, name=relation.name, aliases=relation.aliases, head_types=relation.head_types, tail_types=relation.tail_types)
         rows = []
         for start in range(0, len(docs), batch_size):
-            batch = [_with_gold_pairs(doc, pipe.none_label) for doc in docs[start : start + batch_size]]
+            batch = [_with_gold_pairs(doc, keep) for doc in docs[start : start + batch_size]]
             rows.append(pipe.model.ops.to_numpy(pipe.predict(batch)[1])[:, 1:])
         return numpy.concatenate(rows)
     finally:
         pipe.cfg["relations"] = saved
 
 
-def _with_gold_pairs(doc: Doc, none_label: str) -> Doc:
-    """A copy of a gold doc that lists its gold pairs with a relation, and holds no
-    relations."""
+def _with_gold_pairs(doc: Doc, keep: Set[str]) -> Doc:
+    """A copy of a gold doc that lists its gold pairs with a label in `keep`, and
+    holds no relations."""
     copy = doc.copy()
-    copy._.relation_pairs = [(r["head"], r["tail"]) for r in doc._.relations if r["label"] != none_label]
+    copy._.relation_pairs = record_pairs(r for r in doc._.relations if r["label"] in keep)
     copy._.relations = []
     return copy
 
 
-def gold_labels(docs: Sequence[Doc], none_label: str = "None") -> List[str]:
-    """The gold labels of the docs' pairs that have a relation, in order."""
-    return [r["label"] for doc in docs for r in doc._.relations if r["label"] != none_label]
+def gold_labels(docs: Sequence[Doc], keep: Iterable[str]) -> List[str]:
+    """The gold labels in `keep` of the docs' pairs, in order."""
+    keep = set(keep)
+    return [r["label"] for doc in docs for r in doc._.relations if r["label"] in keep]
 
 
 def macro_scores(gold: Sequence[str], predicted: Sequence[str]) -> Dict[str, float]:
@@ -154,8 +157,8 @@ def variant_scores(nlp: Language, docs: Sequence[Doc], labels: Sequence[str], re
     (one pass: each variant's relations are offered side by side, and each variant
     reads only its own columns)."""
     entries = {f"{variant}:{label}": entry(label, relations, variant) for variant in VARIANTS for label in labels}
-    probs = relation_probs(nlp, docs, entries)
-    gold = gold_labels(docs, nlp.get_pipe("roc_relations").none_label)
+    probs = relation_probs(nlp, docs, entries, labels)
+    gold = gold_labels(docs, labels)
     scores = {}
     for v, variant in enumerate(VARIANTS):
         columns = probs[:, v * len(labels) : (v + 1) * len(labels)]
@@ -177,12 +180,11 @@ def choose_mix(nlp: Language, docs: Sequence[Doc], labels: Sequence[str], relati
 
 
 def heldout_labels(docs: Sequence[Doc], relations: Dict[str, Any], none_label: str, path: Any) -> List[str]:
-    """The relation labels of held-out docs, each with an entry in `relations`
-    (ROC_E603 otherwise)."""
-    labels = sorted(set(gold_labels(docs, none_label)))
-    missing = [label for label in labels if label not in relations]
-    if not labels or missing:
-        raise ValueError(Errors.ROC_E603.format(path=path, missing=missing))
+    """The relations of `relations` (not the no-relation label) that label pairs of
+    the held-out docs; at least two (ROC_E603 otherwise)."""
+    labels = sorted(set(gold_labels(docs, set(relations) - {none_label})))
+    if len(labels) < 2:
+        raise ValueError(Errors.ROC_E603.format(path=path, found=labels))
     return labels
 
 
@@ -198,11 +200,11 @@ def mixed_scores(nlp: Language, seen_docs: Sequence[Doc], unseen_docs: Sequence[
     macro scores over all, and the accuracy on each part."""
     labels = list(split.train + split.unseen)
     docs = list(seen_docs) + list(unseen_docs)
-    probs = relation_probs(nlp, docs, {label: entry(label, relations, "full") for label in labels})
+    probs = relation_probs(nlp, docs, {label: entry(label, relations, "full") for label in labels}, labels)
     predicted = [labels[i] for i in probs.argmax(axis=1)]
-    gold = gold_labels(docs, nlp.get_pipe("roc_relations").none_label)
+    gold = gold_labels(docs, labels)
     scores = macro_scores(gold, predicted)
-    n_seen = len(gold_labels(seen_docs, nlp.get_pipe("roc_relations").none_label))
+    n_seen = len(gold_labels(seen_docs, labels))
     scores["acc_seen"] = 100 * statistics.mean(g == p for g, p in zip(gold[:n_seen], predicted[:n_seen]))
     scores["acc_unseen"] = 100 * statistics.mean(g == p for g, p in zip(gold[n_seen:], predicted[n_seen:]))
     return scores

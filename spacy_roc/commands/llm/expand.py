@@ -27,6 +27,7 @@ from spacy_llm.registry import registry
 from ...descriptions import FIELDS, clean_descriptions, label_as_description, label_name, relation_from_json
 from ...errors import Errors, Warnings, warn
 from ...extensions import validate_record
+from ...formats.codec import SPANS_KEY
 from ...formats.docbin import read_docbin
 from .model import LazyModel, ModelFault, PathLike, describe, read_model_block
 from .parser import MAX_DESCRIPTION_CHARS
@@ -35,7 +36,6 @@ from .task import FIELD, TEMPLATE_PATH, RelationDescriptionsTask, UnusableRespon
 
 MAX_EXAMPLES = 3
 MAX_TYPE_PAIRS = 5
-SPANS_KEY = "entities"
 
 Entry = Union[List[str], Dict[str, Any]]
 
