@@ -1,19 +1,26 @@
-"""Shared fixtures: a tiny random BERT saved as a local folder, a tiny timm ViT, one
-corpus factory and one session-scoped trained pipeline. Everything is built from
-config, offline."""
+"""Shared fixtures and helpers (one copy each): a tiny random BERT saved as a local
+folder, the tiny timm ViT, one corpus, the one session-scoped trained pipeline, and
+what the test modules share to build docs, write files and compare records.
+Everything is built from config, offline."""
+import io
+import json
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import pytest
 import spacy
+import srsly
+from PIL import Image
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
-from spacy_roc.extensions import make_record
+from spacy_roc.extensions import RELATIONS_KEY, make_record, record_key, validate_record
+from spacy_roc.formats.docbin import read_docbin
 
 WORDS = """anna ben carl dora drew painted owns likes the a red blue green circle square
 triangle is left right of above below gift for and with near picture shows this that
@@ -46,6 +53,29 @@ DESCRIPTIONS = {
     "above": ["the head shape is above the tail shape"],
     "left_of": ["the head shape is left of the tail shape"],
 }
+# The pair encoders' configs besides the inline markers (the default of model_config)
+LEVITATED = {"@architectures": "spacy_roc.LevitatedMarkers.v2", "max_length": 512}
+ENTITY_POOLING = {"@architectures": "spacy_roc.EntityPooling.v1"}
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "upstream": "*",
+    "pooling": {"@layers": "reduce_mean.v1"},
+}
+NO_HF_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One intra-op torch thread for the whole session: on small CPU machines torch's
+    thread pool contends with other processes (and with numpy's) and makes the tiny
+    models tens of times slower. Subprocesses are not affected."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +99,9 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     BertModel(config).save_pretrained(path)
     return path
+
+
+# -- pipelines ------------------------------------------------------------------------
 
 
 def model_config(bert_dir: Path, **overrides: Any) -> Dict[str, Any]:
@@ -97,6 +130,8 @@ def model_config(bert_dir: Path, **overrides: Any) -> Dict[str, Any]:
 
 
 def make_nlp(bert_dir: Path, spans_key: Optional[str] = None, **model_overrides: Any):
+    """A blank pipeline with a tiny roc_relations component (not initialized) whose
+    candidates are all pairs, whatever their types."""
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "roc_relations",
@@ -109,10 +144,96 @@ def make_nlp(bert_dir: Path, spans_key: Optional[str] = None, **model_overrides:
     return nlp
 
 
+def listener_nlp(bert_dir: Path, **model_overrides: Any):
+    """transformer (the tiny BERT) + roc_relations listening to it (EntityPooling),
+    entities in doc.spans["entities"] (not initialized)."""
+    nlp = spacy.blank("en")
+    trf = {
+        "@architectures": "spacy-transformers.TransformerModel.v3",
+        "name": str(bert_dir),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24},
+        "tokenizer_config": {"use_fast": True},
+    }
+    nlp.add_pipe("transformer", config={"model": trf})
+    model = model_config(bert_dir, pair_encoder=ENTITY_POOLING, text_encoder=LISTENER, **model_overrides)
+    model["relation_encoder"] = model_config(bert_dir)["text_encoder"]
+    candidates = {"@misc": "spacy_roc.all_pairs.v1", "restrict_types": False}
+    nlp.add_pipe("roc_relations", config={"model": model, "spans_key": "entities", "candidates": candidates})
+    return nlp
+
+
+def initialize_quietly(nlp, examples: Sequence[Example], descriptions: Optional[Any] = None) -> None:
+    """nlp.initialize on the examples (with the descriptions, if given), without the
+    warnings about labels that have no description."""
+    if descriptions is not None:
+        nlp.config["initialize"]["components"]["roc_relations"] = {"descriptions": descriptions}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nlp.initialize(lambda: examples)
+
+
+def train(nlp, examples, n_steps: int, learn_rate: float = 0.003, **update_kwargs) -> Dict[str, float]:
+    optimizer = Adam(learn_rate)
+    losses: Dict[str, float] = {}
+    for _ in range(n_steps):
+        losses = nlp.update(examples, sgd=optimizer, **update_kwargs)
+    return losses
+
+
+def overfit(nlp, n_steps: int = 100) -> List[Example]:
+    """Initialize nlp on CORPUS with DESCRIPTIONS and train it until it predicts the
+    gold relations (checked). RETURNS: the examples."""
+    fix_random_seed(0)
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples, DESCRIPTIONS)
+    train(nlp, examples, n_steps=n_steps)
+    predicted = relation_labels([nlp(doc) for doc in fresh_docs(examples)])
+    assert predicted == gold_relations(examples), predicted
+    return examples
+
+
+def perturb(nlp, seed: int = 0, scale: float = 0.2) -> None:
+    """Give the layers that start at zero (the residual head's output, the fusion
+    branches, grounding) random weights, in place of training: the model's
+    predictions then depend on the markers, the image and grounding, as a trained
+    model's do."""
+    import torch
+
+    network = nlp.get_pipe("roc_relations").model.get_ref("network").shims[0]._model
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in network.pairs.zero_init_outputs():
+            for param in layer.parameters():
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_bert_dir, tmp_path_factory):
+    """The one trained pipeline of the suite: the tiny inline-markers model overfit on
+    CORPUS (text relations, image-decided relations, overlapping mentions) until it
+    predicts the gold relations, and saved to disk. RETURNS: (nlp, examples, path).
+    Tests that change the pipeline load their own copy from `path`."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    examples = overfit(nlp)
+    path = tmp_path_factory.mktemp("trained") / "pipeline"
+    nlp.to_disk(path)
+    return nlp, examples, path
+
+
+# -- docs and examples ----------------------------------------------------------------
+
+
 def solid_image(rgb, size: int = 32) -> numpy.ndarray:
     image = numpy.zeros((size, size, 3), dtype="uint8")
     image[:, :] = rgb
     return image
+
+
+def encode_image(image: Image.Image, fmt: str = "PNG", **kwargs: Any) -> bytes:
+    """A PIL image as encoded bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
 
 
 def make_doc(nlp, text: str, ents: List[tuple], relations: List[tuple], image=None, all_pairs: bool = False) -> Doc:
@@ -157,6 +278,25 @@ def fresh_docs(examples: Sequence[Example]) -> List[Doc]:
     return [eg.predicted.copy() for eg in examples]
 
 
+def read_docs(path: Path) -> List[Doc]:
+    """The docs of a .spacy file, with a blank English vocab."""
+    return read_docbin(path, BLANK.vocab)
+
+
+def write_jsonl(path: Path, lines: Sequence[Union[Dict[str, Any], str, bytes]]) -> Path:
+    """Write lines to a JSONL file: dicts as JSON, strings and bytes as they are.
+    Parent folders are created. RETURNS: the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        for line in lines:
+            data = line if isinstance(line, bytes) else (line if isinstance(line, str) else json.dumps(line)).encode("utf8")
+            file.write(data + b"\n")
+    return path
+
+
+# -- relations ------------------------------------------------------------------------
+
+
 def relation_labels(docs: Sequence[Doc]) -> Dict[tuple, str]:
     """{(doc index, head, tail): label} of the listed relations."""
     return {(i, tuple(r["head"]), tuple(r["tail"])): r["label"] for i, doc in enumerate(docs) for r in doc._.relations}
@@ -166,48 +306,83 @@ def gold_relations(examples: Sequence[Example], none_label: str = "None") -> Dic
     return {key: label for key, label in relation_labels([eg.reference for eg in examples]).items() if label != none_label}
 
 
-def initialize_quietly(nlp, examples: Sequence[Example]) -> None:
-    """nlp.initialize on the examples, without the warnings about labels that have no
-    description."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nlp.initialize(lambda: examples)
+def assert_same_relations(docs_a: Sequence[Doc], docs_b: Sequence[Doc]) -> None:
+    """The same records in the same order: pairs, labels and runner-up labels equal,
+    scores equal up to float noise (batches of other sizes pad differently)."""
+    assert len(docs_a) == len(docs_b)
+    for a, b in zip(docs_a, docs_b):
+        assert [(r["head"], r["tail"], r["label"]) for r in a._.relations] == [
+            (r["head"], r["tail"], r["label"]) for r in b._.relations
+        ]
+        for ra, rb in zip(a._.relations, b._.relations):
+            assert ra["score"] == pytest.approx(rb["score"], abs=1e-5)
+            assert [x[0] for x in ra["alternatives"]] == [x[0] for x in rb["alternatives"]]
 
 
-def train(nlp, examples, n_steps: int, learn_rate: float = 0.003, **update_kwargs) -> Dict[str, float]:
-    optimizer = Adam(learn_rate)
-    losses: Dict[str, float] = {}
-    for _ in range(n_steps):
-        losses = nlp.update(examples, sgd=optimizer, **update_kwargs)
-    return losses
+def assert_valid_records(doc: Doc, none_label: str = "None", threshold: float = 0.0, n_labels: Optional[int] = None, top_k: Optional[int] = None) -> None:
+    """doc._.relations is a list of valid, JSON- and msgpack-safe records: offsets
+    inside the doc, one record per pair, scores in [0, 1] at least the threshold,
+    runner-ups distinct from the label and scoring at most as much."""
+    records = doc._.relations
+    assert isinstance(records, list)
+    assert json.loads(json.dumps(records, allow_nan=False)) == records
+    assert srsly.msgpack_loads(srsly.msgpack_dumps(records)) == records
+    keys = [record_key(r) for r in records]
+    assert len(keys) == len(set(keys))
+    for record in records:
+        assert set(record) == {"head", "tail", "label", "score", "alternatives"}
+        validate_record(doc, record)  # offsets inside the doc, head != tail
+        assert isinstance(record["score"], float) and 0.0 <= record["score"] <= 1.0
+        assert record["score"] >= threshold and record["label"] != none_label
+        runner_ups = [label for label, _ in record["alternatives"]]
+        assert record["label"] not in runner_ups and len(runner_ups) == len(set(runner_ups))
+        for label, score in record["alternatives"]:
+            assert isinstance(label, str) and isinstance(score, float)
+            assert 0.0 <= score <= record["score"] + 1e-6
+        if n_labels is not None and top_k is not None:
+            assert len(record["alternatives"]) == min(top_k, n_labels - 1)
 
 
-@pytest.fixture(scope="session")
-def trained(tiny_bert_dir, tmp_path_factory):
-    """The one trained pipeline of the suite: the tiny model trained on CORPUS (text
-    relations, image-decided relations, overlapping mentions) and saved to disk.
-    RETURNS: (nlp, examples, path). Tests that change the pipeline load their own
-    copy from `path`."""
-    fix_random_seed(0)
-    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
-    nlp.config["initialize"]["components"]["roc_relations"] = {"descriptions": DESCRIPTIONS}
-    examples = corpus_examples()
-    initialize_quietly(nlp, examples)
-    losses = train(nlp, examples, n_steps=100)
-    assert losses["roc_relations"] < 0.05, losses
-    path = tmp_path_factory.mktemp("trained") / "pipeline"
-    nlp.to_disk(path)
-    return nlp, examples, path
+@contextmanager
+def list_every_pair(pipe) -> Iterator[None]:
+    """Make the component list every candidate pair: with a no-relation label that is
+    not in its relation set, no prediction is left out."""
+    saved = pipe.none_label
+    pipe.none_label = "__no_such_label__"
+    try:
+        yield
+    finally:
+        pipe.none_label = saved
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """One intra-op torch thread for a module that asks for it (`pytestmark =
-    pytest.mark.usefixtures("one_torch_thread")`): on small CPU machines torch's
-    thread pool contends with other processes and makes tiny models many times slower."""
-    import torch
+def snapshot(doc: Doc) -> Dict[str, Any]:
+    """Everything on a doc except doc._.relations, image by identity and content."""
+    image = doc._.image
+    if isinstance(image, numpy.ndarray):
+        content = (image.shape, str(image.dtype), image.tobytes())
+    elif isinstance(image, Image.Image):
+        content = (image.mode, image.size, image.tobytes())
+    else:
+        content = image
+    return {
+        "tokens": [(t.text, t.whitespace_) for t in doc],
+        "ents": [(e.start, e.end, e.label_) for e in doc.ents],
+        "spans": {k: [(s.start, s.end, s.label_) for s in g] for k, g in doc.spans.items()},
+        "image": (id(image), type(image), content),
+        "pairs": doc._.relation_pairs,
+        "user_data": sorted(str(k) for k in doc.user_data if k != RELATIONS_KEY),
+    }
 
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+
+def expected_statuses(pred: Sequence[Dict[str, Any]], gold: Sequence[Dict[str, Any]]) -> Tuple[List[str], List[str]]:
+    """The status of each predicted record (match, wrong-label, extra) and of each
+    gold record (match, wrong-label, missed), computed here independently of
+    spacy_roc.alignment."""
+    gold_labels = {record_key(r): r["label"] for r in gold}
+    pred_labels = {record_key(r): r["label"] for r in pred}
+
+    def status(record, others, absent):
+        other = others.get(record_key(record))
+        return absent if other is None else ("match" if other == record["label"] else "wrong-label")
+
+    return [status(r, gold_labels, "extra") for r in pred], [status(r, pred_labels, "missed") for r in gold]

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.slow
 def test_pair_scaling_prints_a_row_per_encoder_and_setting(tmp_path):
     plot = tmp_path / "scaling.png"
     cmd = [
@@ -16,7 +19,7 @@ def test_pair_scaling_prints_a_row_per_encoder_and_setting(tmp_path):
         "--entities", "2", "--entities", "4", "--docs", "2", "--train-steps", "1", "--batch-size", "2",
         "--plot", str(plot), "--json",
     ]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # one torch thread, as in the suite
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -56,9 +56,8 @@ def freed_mb(mode: str):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or _glibc() is None, reason="glibc only")
 def test_freed_memory_goes_back_to_the_os():
-    plain_large, (plain_small, _) = freed_mb("plain")
-    large, (small_by_glibc, small) = freed_mb("callback")
-    # blocks of 1 MB or more: given back as soon as they are freed, not kept
-    assert plain_large < 30 and large > 150
-    # smaller blocks: glibc alone keeps them; before the next step, they go back
-    assert plain_small < 30 and small_by_glibc < 30 and small > 120
+    large, (_, small) = freed_mb("callback")
+    # blocks of 1 MB or more (about 210 MB): given back as soon as they are freed
+    assert large > 150
+    # smaller blocks (about 170 MB): given back before the next step
+    assert small > 120

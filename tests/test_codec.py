@@ -5,12 +5,11 @@ import io
 
 import numpy
 import pytest
-import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import RED, make_doc, solid_image
+from conftest import BLANK, RED, make_doc, solid_image
 from spacy_roc.extensions import make_record
 from spacy_roc.formats.codec import (
     SPANS_KEY, CodecError, check_image, count_missing_images, doc_from_json, doc_to_json, encode_png,
@@ -18,7 +17,6 @@ from spacy_roc.formats.codec import (
     records_from_json, records_to_json,
 )
 
-BLANK = spacy.blank("en")
 TEXT = "anna drew the red circle"
 ENTS = [{"start": 0, "end": 4, "label": "PERSON"}, {"start": 10, "end": 24, "label": "SHAPE"}, {"start": 14, "end": 24, "label": "SHAPE"}]
 PNG = encode_png(solid_image(RED, 4))

@@ -1,16 +1,20 @@
-"""The roc_relations component: build, initialize, the trained pipeline, IO, the
-relation set, training internals, and the model's sub-layers."""
+"""The roc_relations component: build, initialize, the trained pipeline, listed
+pairs, the relation set, blending, IO, training internals, and the model's
+sub-layers. (Overfitting and save/load per pair encoder: test_overfitting.py.)"""
 import warnings
 
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
-from thinc.api import Adam
+from thinc.api import SGD, Adam, fix_random_seed
 
 from conftest import (
     BLANK,
     DESCRIPTIONS,
+    NO_HF_DROPOUT,
+    assert_same_relations,
     corpus_examples,
     fresh_docs,
     gold_relations,
@@ -18,31 +22,51 @@ from conftest import (
     make_doc,
     make_nlp,
     model_config,
+    perturb,
     relation_labels,
     to_example,
     train,
 )
-from spacy_roc.model.roc_model import get_network, is_initialized
+from spacy_roc.candidates import AllPairs, make_all_pairs
+from spacy_roc.descriptions import Relation
+from spacy_roc.inputs import RelationSet
+from spacy_roc.model import roc_model
+from spacy_roc.model.roc_model import blended, clear_labels, get_network, is_initialized, label_vectors
 
 GROUNDING = {"@architectures": "spacy_roc.EntityGrounding.v1"}
-
-
-def assert_same_relations(docs_a, docs_b):
-    """Same records; scores equal up to float noise from different batch padding."""
-    assert len(docs_a) == len(docs_b)
-    for a, b in zip(docs_a, docs_b):
-        assert [(r["head"], r["tail"], r["label"]) for r in a._.relations] == [
-            (r["head"], r["tail"], r["label"]) for r in b._.relations
-        ]
-        for ra, rb in zip(a._.relations, b._.relations):
-            assert ra["score"] == pytest.approx(rb["score"], abs=1e-5)
-            assert [x[0] for x in ra["alternatives"]] == [x[0] for x in rb["alternatives"]]
+# DESCRIPTIONS with "drew" in the object form: a name, aliases and entity types
+RELATIONS = {
+    **DESCRIPTIONS,
+    "drew": {"name": "drew", "descriptions": DESCRIPTIONS["drew"], "aliases": ["painted"], "head_types": ["person"], "tail_types": ["shape"]},
+}
 
 
 @pytest.fixture
 def trained_copy(trained):
     """A copy of the trained pipeline, loaded from disk, for tests that change it."""
     return spacy.load(trained[2])
+
+
+@pytest.fixture(scope="module")
+def untrained(tiny_bert_dir):
+    """(nlp, examples): the tiny model initialized on CORPUS with DESCRIPTIONS, its
+    zero-initialized layers given random weights (see conftest.perturb)."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples, DESCRIPTIONS)
+    perturb(nlp)
+    return nlp, examples
+
+
+def probabilities(nlp, docs):
+    return nlp.get_pipe("roc_relations").predict([doc.copy() for doc in docs])[1]
+
+
+def network_weights(nlp):
+    return {name: p.detach().clone() for name, p in get_network(nlp.get_pipe("roc_relations").model).named_parameters()}
+
+
+# -- build and initialize -------------------------------------------------------------
 
 
 def test_add_pipe_with_defaults_builds_offline():
@@ -57,6 +81,18 @@ def test_add_pipe_with_defaults_builds_offline():
     assert get_network(pipe.model) is None and not is_initialized(pipe.model)
 
 
+def test_restrict_types_is_the_default_of_the_factory_and_the_function():
+    """spacy_roc.all_pairs.v1 and the component's default candidates agree: only the
+    entity-type pairs seen with a relation in training are proposed."""
+    pipe = spacy.blank("en").add_pipe("roc_relations")
+    assert pipe.candidates == make_all_pairs() == AllPairs(max_distance=None, restrict_types=True)
+    doc = make_doc(BLANK, "anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [])
+    entities = list(doc.ents)
+    pairs = pipe.candidates(doc, entities, {("PERSON", "SHAPE")})
+    assert [(h.label_, t.label_) for h, t in pairs] == [("PERSON", "SHAPE")]
+    assert len(pipe.candidates(doc, entities, None)) == 2  # nothing learnt: every pair
+
+
 def test_use_before_initialize_raises(tiny_bert_dir):
     nlp = make_nlp(tiny_bert_dir)
     examples = corpus_examples()
@@ -66,41 +102,81 @@ def test_use_before_initialize_raises(tiny_bert_dir):
         nlp.update(examples)
 
 
-def test_trained_pipeline_predicts_the_gold_relations(trained):
-    nlp, examples, _ = trained
+def test_serialization_before_initialize(tiny_bert_dir):
+    data = make_nlp(tiny_bert_dir).to_bytes()
+    nlp = make_nlp(tiny_bert_dir)
+    nlp.from_bytes(data)
+    assert get_network(nlp.get_pipe("roc_relations").model) is None
+    assert not is_initialized(nlp.get_pipe("roc_relations").model)
+
+
+def test_bad_settings_raise(tiny_bert_dir):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
+        nlp.add_pipe("roc_relations", config={"threshold": 1.5})
+    with pytest.raises(ValueError, match=r"\[ROC_E007\]"):
+        nlp.add_pipe("roc_relations", config={"top_k": -1})
+    with pytest.raises(ValueError, match=r"\[ROC_E005\]"):
+        nlp.add_pipe("roc_relations", config={"on_missing_image": "blank"})
+    with pytest.raises(ValueError, match=r"\[ROC_E017\]"):
+        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, head="mlp")})
+    with pytest.raises(ValueError, match=r"\[ROC_E035\]"):
+        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, image_encoder=None, grounding=GROUNDING)})
+    for type_weight in (-0.1, 0.5):
+        with pytest.raises(ValueError, match=r"\[ROC_E041\]"):
+            nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, type_weight=type_weight)})
+    nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, type_weight=0.0)})
+
+
+def test_encoders_that_cannot_be_loaded_are_coded_errors(tiny_bert_dir, tmp_path):
+    no_model = {**model_config(tiny_bert_dir)["text_encoder"], "name": str(tmp_path)}  # a folder without a model
+    nlp = make_nlp(tiny_bert_dir, text_encoder=no_model)
+    with pytest.raises(ValueError, match=r"\[ROC_E021\]"):
+        initialize_quietly(nlp, corpus_examples())
+    no_timm = {**model_config(tiny_bert_dir)["image_encoder"], "name": "no_such_timm_model"}
+    nlp = make_nlp(tiny_bert_dir, image_encoder=no_timm)
+    with pytest.raises(ValueError, match=r"\[ROC_E022\].*no_such_timm_model"):
+        initialize_quietly(nlp, corpus_examples())
+
+
+def test_fusion_layers_zero_reads_no_image(tiny_bert_dir):
+    with pytest.warns(UserWarning, match="ROC_W006"):
+        nlp = make_nlp(tiny_bert_dir, fusion_layers=0)
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples)
     pipe = nlp.get_pipe("roc_relations")
-    docs = [nlp(doc) for doc in fresh_docs(examples)]
-    assert relation_labels(docs) == gold_relations(examples)
-    assert pipe.relations == DESCRIPTIONS and pipe.labels[0] == "None"
-    for doc in docs:
-        for r in doc._.relations:
-            assert 0.5 < r["score"] <= 1.0
-            assert len(r["alternatives"]) == min(pipe.top_k, len(pipe.labels) - 1)
-    # the overlapping mentions (2, 5) and (3, 5) each got their relation
-    assert {(r["head"][0], r["tail"][0]) for r in docs[4]._.relations} == {(0, 2), (0, 3)}
+    assert get_network(pipe.model).pairs.image is None and len(get_network(pipe.model).pairs.fusion) == 0
+    docs = fresh_docs(examples)[:3]
+    docs[0]._.image, docs[1]._.image = None, b"not an image"
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        list(nlp.pipe(docs))
+        nlp.update([Example(d, eg.reference) for d, eg in zip(fresh_docs(examples)[:3], examples)])
+    assert not [w for w in record if "ROC_W00" in str(w.message)]
+    assert (pipe.images.missing, pipe.images.failed) == (0, 0)
+
+
+# -- the trained pipeline -------------------------------------------------------------
 
 
 def test_the_image_decides(trained):
-    """The last two docs have the same text and different gold relations: without
-    their images they get the same output."""
+    """The last two docs have the same text and different gold relations: with their
+    images they get them; without, they are the same input and get the same
+    probabilities, even in batches padded differently."""
     nlp, examples, _ = trained
-    docs = fresh_docs(examples)[-2:]
-    with_image = [nlp(doc.copy()) for doc in docs]
-    assert [r["label"] for d in with_image for r in d._.relations] == ["above", "left_of"]
-    for doc in docs:
+    pipe = nlp.get_pipe("roc_relations")
+    docs = fresh_docs(examples)
+    twins = docs[-2:]
+    assert [r["label"] for d in nlp.pipe([doc.copy() for doc in twins]) for r in d._.relations] == ["above", "left_of"]
+    pairs, with_image = pipe.predict([doc.copy() for doc in twins])
+    assert [len(p) for p in pairs] == [2, 2] and not numpy.allclose(with_image[:2], with_image[2:], atol=1e-3)
+    longer = make_doc(BLANK, "the red circle is near the blue square and the green triangle is near it", [(0, 3, "SHAPE"), (9, 12, "SHAPE")], [])
+    for doc in twins + [longer]:
         doc._.image = None
     with pytest.warns(UserWarning, match="ROC_W001"):
-        text_only = [nlp(doc) for doc in docs]
-    assert text_only[0]._.relations == text_only[1]._.relations
-
-
-def test_saved_pipeline_and_pipe_predict_the_same(trained):
-    nlp, examples, path = trained
-    docs = [nlp(doc) for doc in fresh_docs(examples)]
-    loaded = spacy.load(path)
-    assert [loaded(doc)._.relations for doc in fresh_docs(examples)] == [doc._.relations for doc in docs]
-    assert_same_relations(list(loaded.pipe(fresh_docs(examples), batch_size=3)), docs)
-    assert loaded.get_pipe("roc_relations").relations == nlp.get_pipe("roc_relations").relations
+        alone = pipe.predict([twins[0]])[1]
+        padded = pipe.predict([longer, twins[1]])[1][2:]
+    numpy.testing.assert_allclose(alone, padded, atol=1e-5)
 
 
 def test_add_and_remove_relation_without_training(trained_copy):
@@ -108,17 +184,7 @@ def test_add_and_remove_relation_without_training(trained_copy):
     pipe = nlp.get_pipe("roc_relations")
     examples = corpus_examples()
     before = relation_labels([nlp(d) for d in fresh_docs(examples)])
-    # A synonym of "drew" (same descriptions) gets exactly the same prototype, so it
-    # takes half of drew's probability: predictions change with no training step.
-    pipe.add_relation("sketched", DESCRIPTIONS["drew"])
-    docs = [nlp(d) for d in fresh_docs(examples)]
-    drew = [r for doc in docs for r in doc._.relations if r["label"] in ("drew", "sketched")]
-    assert len(drew) == 4
-    for r in drew:
-        other = "sketched" if r["label"] == "drew" else "drew"
-        assert dict(r["alternatives"])[other] == pytest.approx(r["score"], rel=1e-4)
     # Removing "owns" and adding it back restores the predictions exactly.
-    pipe.remove_relation("sketched")
     pipe.remove_relation("owns")
     assert "owns" not in relation_labels([nlp(d) for d in fresh_docs(examples)]).values()
     pipe.add_relation("owns", DESCRIPTIONS["owns"])
@@ -130,51 +196,132 @@ def test_add_and_remove_relation_without_training(trained_copy):
     assert pipe.relations["/per/org/member_of"] == ["per org member of"]
 
 
-def test_annotated_pairs_are_an_input_only(trained_copy):
-    """Scoring the listed pairs twice scores the same pairs: the predictions (which
-    leave out "None" pairs) never become the next run's input."""
+def test_listed_pairs_override_the_candidates(trained_copy):
+    """A doc that lists doc._.relation_pairs is scored on exactly those pairs, in
+    their order, even a pair the candidates would not propose; without them the
+    candidates propose the pairs. The list is an input only: scoring twice scores the
+    same pairs."""
     nlp = trained_copy
     pipe = nlp.get_pipe("roc_relations")
-    pipe.candidates = spacy.registry.misc.get("spacy_roc.annotated_pairs.v1")()
-    doc = fresh_docs(corpus_examples())[4]  # 3 entities, 6 ordered pairs, 2 relations
-    doc._.relation_pairs = [(r["head"], r["tail"]) for r in corpus_examples()[4].reference._.relations]
+    pipe.candidates = make_all_pairs()  # restrict_types: SHAPE -> PERSON was never a relation
+    doc = fresh_docs(corpus_examples())[4]  # PERSON (0, 1), SHAPE (2, 5), SHAPE (3, 5)
+
+    def scored(doc):
+        return [((h.start, h.end), (t.start, t.end)) for h, t in pipe.predict([doc])[0][0]]
+
+    proposed = scored(doc)
+    assert len(proposed) == 4 and ((2, 5), (0, 1)) not in proposed
+    listed = [((2, 5), (0, 1)), ((0, 1), (3, 5))]
+    doc._.relation_pairs = [[list(h), list(t)] for h, t in listed]
+    assert scored(doc) == listed
     first = nlp(doc)._.relations
-    scored_first = len(pipe.predict([doc])[0][0])
-    second = nlp(doc)._.relations
-    assert len(pipe.predict([doc])[0][0]) == scored_first == 6
-    assert second == first and len(first) == 2
+    assert {(tuple(r["head"]), tuple(r["tail"])) for r in first} <= set(listed)
+    assert nlp(doc)._.relations == first and scored(doc) == listed
     doc._.relation_pairs = None
-    with pytest.warns(UserWarning, match="ROC_W011"):
-        assert nlp(doc)._.relations == []
+    assert scored(doc) == proposed
 
 
-def test_prototype_cache_is_cleared_when_the_weights_change(trained_copy):
-    nlp = trained_copy
-    pipe = nlp.get_pipe("roc_relations")
-    cache = pipe.model.attrs["prototypes"]
+# -- the relation set ---------------------------------------------------------------
+
+
+def test_descriptions_object_form_round_trips(tiny_bert_dir, tmp_path):
+    """Relations given as objects (name, descriptions, aliases, entity types) are kept
+    by the component, saved with the pipeline and loaded back, and score the same."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
     examples = corpus_examples()
-    first = pipe.predict(fresh_docs(examples))[1]
-    assert cache.value is not None and cache.key is not None
-    train(nlp, examples, n_steps=1)
+    initialize_quietly(nlp, examples, RELATIONS)
+    pipe = nlp.get_pipe("roc_relations")
+    drew = Relation("drew", tuple(DESCRIPTIONS["drew"]), ("painted",), ("person",), ("shape",))
+    assert pipe.relation_set["drew"] == drew and pipe.relations == DESCRIPTIONS
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.get_pipe("roc_relations").relation_set == pipe.relation_set
+    numpy.testing.assert_allclose(probabilities(loaded, fresh_docs(examples)), probabilities(nlp, fresh_docs(examples)), atol=1e-6)
+
+
+def test_label_vectors_are_cached_and_frozen(untrained):
+    """The label vectors of a relation set are computed once per network; the label
+    encoder is frozen, so an update leaves them as they are."""
+    nlp, examples = untrained
+    pipe = nlp.get_pipe("roc_relations")
+    relations = RelationSet.from_dict(pipe.relation_set)
+    first = label_vectors(pipe.model, relations)
+    cache = pipe.model.attrs["labels"]
+    assert cache.key == (relations, id(get_network(pipe.model)))
+    cached = cache.value
+    assert label_vectors(pipe.model, relations) is not None and cache.value is cached
+    pipe.update(examples, sgd=Adam(0.01))
+    clear_labels(pipe.model)
     assert cache.value is None
-    second = pipe.predict(fresh_docs(examples))[1]
-    assert not numpy.allclose(first, second, atol=1e-7)
-    cache.clear()  # a cached prediction equals a fresh one
-    assert numpy.allclose(pipe.predict(fresh_docs(examples))[1], second, atol=1e-6)
+    after = label_vectors(pipe.model, relations)
+    assert cache.value is not cached
+    for name in ("relation", "head_type", "tail_type"):
+        assert torch.equal(first[name], after[name])
+    bigger = RelationSet.from_dict({**pipe.relation_set, "likes": Relation("likes", ("the head likes the tail",))})
+    assert label_vectors(pipe.model, bigger)["relation"].shape[0] == len(relations) + 1
+    assert cache.key[0] == bigger
+
+
+# -- blending -------------------------------------------------------------------------
+
+
+def test_blend_composes_round_trips_and_checks_its_mix(tiny_bert_dir, tmp_path):
+    """blend(0.5) twice is blend(0.25); the blended weights and the blend are saved;
+    blended() gives the weights back after its context; mix 1 changes nothing."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples, DESCRIPTIONS)
+    perturb(nlp)
+    network = get_network(nlp.get_pipe("roc_relations").model)
+    with torch.no_grad():  # the pair side's text encoder moves away from the pretrained one
+        for param in network.pairs.text_model.parameters():
+            param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
+    nlp.to_disk(tmp_path / "trained")
+    pipe = nlp.get_pipe("roc_relations")
+    for mix in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"\[ROC_E042\]"):
+            pipe.blend(mix)
+    weights = network_weights(nlp)
+    with blended(pipe.model, 0.0):
+        assert not all(torch.equal(weights[n], p) for n, p in network.named_parameters())
+    assert all(torch.equal(weights[n], p) for n, p in network.named_parameters())
+    pipe.blend(1.0)
+    assert all(torch.equal(weights[n], p) for n, p in network.named_parameters())
+    pipe.blend(0.5)  # half way back: the zero-initialized layers halve, the text encoder moves half way
+    anchor = dict(network.labels.text_model.named_parameters())
+    for name, param in network.named_parameters():
+        if name == "pairs.residual.output.weight":
+            assert torch.allclose(param, 0.5 * weights[name])
+        elif name.startswith("pairs.text_model."):
+            pretrained = anchor[name[len("pairs.text_model."):]]
+            assert torch.allclose(param, pretrained + 0.5 * (weights[name] - pretrained), atol=1e-6), name
+    pipe.blend(0.5)
+    once = spacy.load(tmp_path / "trained")
+    once.get_pipe("roc_relations").blend(0.25)
+    for name, value in network_weights(once).items():
+        assert torch.allclose(network_weights(nlp)[name], value, atol=1e-6), name
+    assert pipe.cfg["blend"] == once.get_pipe("roc_relations").cfg["blend"] == 0.25
+    nlp.to_disk(tmp_path / "blended")
+    loaded = spacy.load(tmp_path / "blended")
+    assert loaded.get_pipe("roc_relations").cfg["blend"] == 0.25
+    numpy.testing.assert_allclose(probabilities(loaded, fresh_docs(examples)), probabilities(nlp, fresh_docs(examples)), atol=1e-6)
+
+
+# -- training internals ---------------------------------------------------------------
 
 
 def test_averaged_parameters_are_used_and_saved(trained_copy, tmp_path):
     # `spacy train` evaluates and saves inside nlp.use_params(optimizer.averages)
     nlp = trained_copy
     pipe = nlp.get_pipe("roc_relations")
-    network, shim = get_network(pipe.model), pipe.model.layers[0].shims[0]
+    network, shim = get_network(pipe.model), pipe.model.get_ref("network").shims[0]
     examples = corpus_examples()
     optimizer = Adam(0.01, use_averages=True)
     for _ in range(3):
         nlp.update(examples, sgd=optimizer)
     current = pipe.predict(fresh_docs(examples))[1]
     weights = {n: p.detach().clone() for n, p in network.named_parameters()}
-    name = "pairs.pair_head.hidden.weight"
+    name = "pairs.residual.output.weight"
     with nlp.use_params(optimizer.averages):
         swapped = dict(network.named_parameters())[name].detach().numpy()
         assert swapped == pytest.approx(optimizer.averages[(shim.id, name)])
@@ -205,8 +352,6 @@ def test_batches_without_pairs_images_or_entities(trained):
 
 
 def test_get_loss_is_cross_entropy(trained):
-    import torch
-
     nlp, examples, _ = trained
     pipe = nlp.get_pipe("roc_relations")
     pairs = [pipe.candidates(eg.predicted, list(eg.predicted.spans["entities"])) for eg in examples]
@@ -223,16 +368,76 @@ def test_get_loss_is_cross_entropy(trained):
     assert numpy.allclose(d_logits, torch_logits.grad.numpy(), atol=1e-6)
 
 
+def test_a_batch_split_by_max_pairs_per_batch_updates_as_one(tiny_bert_dir):
+    """A training batch runs in parts of at most max_pairs_per_batch pairs (whole
+    docs) whose gradients add up: one step gives the weights and the loss of the
+    batch run whole."""
+    examples = corpus_examples()  # 18 pairs; one doc has 6
+    text_encoder = {**model_config(tiny_bert_dir)["text_encoder"], "config_overrides": NO_HF_DROPOUT}
+    results = []
+    for max_pairs in (4, 256):
+        fix_random_seed(0)
+        nlp = make_nlp(tiny_bert_dir, spans_key="entities", max_pairs_per_batch=max_pairs, sample_descriptions=False, text_encoder=text_encoder)
+        initialize_quietly(nlp, examples, DESCRIPTIONS)
+        perturb(nlp)
+        pipe = nlp.get_pipe("roc_relations")
+        parts = [part.n_pairs for part, _ in pipe._parts(pipe._batch([eg.predicted for eg in examples]))]
+        before = network_weights(nlp)
+        loss = pipe.update(examples, sgd=SGD(0.5, grad_clip=0.0))["roc_relations"]
+        results.append((parts, before, network_weights(nlp), loss))
+    (parts, before, split, split_loss), (whole_parts, whole_before, whole, whole_loss) = results
+    assert parts == [4, 4, 6, 4] and whole_parts == [18]
+    assert all(torch.equal(before[name], whole_before[name]) for name in before)
+    assert any(not torch.equal(before[name], whole[name]) for name in whole)
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    for name in whole:
+        assert torch.allclose(split[name], whole[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize("sample", [True, False])
+def test_sample_descriptions_matches_each_relation_by_one_text_in_training(tiny_bert_dir, monkeypatch, sample):
+    """sample_descriptions: a training step matches each relation by one of its texts
+    (name, descriptions, aliases), drawn at random; without it, and always at
+    inference, by the normalised mean of their vectors."""
+    fix_random_seed(0)
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities", sample_descriptions=sample)
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples, RELATIONS)
+    pipe = nlp.get_pipe("roc_relations")
+    calls = []
+
+    def spy(model, relations, sample=False):
+        calls.append(sample)
+        return label_vectors(model, relations, sample)
+
+    monkeypatch.setattr(roc_model, "label_vectors", spy)
+    pipe.update(examples)
+    list(nlp.pipe(fresh_docs(examples)))
+    assert calls == [sample, False]
+
+    def text_vector(text):
+        return label_vectors(pipe.model, RelationSet(("x",), (Relation(text, ()),)))["relation"][0]
+
+    relations = RelationSet.from_dict(pipe.relation_set)
+    mean = label_vectors(pipe.model, relations)["relation"]
+    draws = [label_vectors(pipe.model, relations, sample=True)["relation"] for _ in range(20)]
+    for row, relation in enumerate(relations.relations):
+        texts = torch.stack([text_vector(text) for text in relation.texts])
+        assert torch.allclose(mean[row], torch.nn.functional.normalize(texts.sum(0), dim=0), atol=1e-5)
+        distances = [torch.cdist(draw[row][None], texts)[0] for draw in draws]
+        assert all(d.min() < 1e-5 for d in distances)  # each draw is one of its texts
+        assert len({int(d.argmin()) for d in distances}) >= min(len(relation.texts), 2)
+
+
 def test_drop_is_honoured(tiny_bert_dir):
-    """`drop` is the dropout rate of the fusion layers and the pair MLP: with 0 a
-    training pass is deterministic, with 0.5 it is not (the text encoder's own
-    dropout is off here)."""
-    text_encoder = dict(model_config(tiny_bert_dir)["text_encoder"])
-    text_encoder["config_overrides"] = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
-    nlp = make_nlp(tiny_bert_dir, text_encoder=text_encoder)
+    """`drop` is the dropout rate of the fusion layers and the residual head: with 0
+    a training pass is deterministic, with 0.5 it is not (the text encoder's own
+    dropout and the drawing of label texts are off here)."""
+    text_encoder = {**model_config(tiny_bert_dir)["text_encoder"], "config_overrides": NO_HF_DROPOUT}
+    nlp = make_nlp(tiny_bert_dir, text_encoder=text_encoder, sample_descriptions=False)
     examples = corpus_examples()
     initialize_quietly(nlp, examples)
-    train(nlp, examples, n_steps=2)  # move the zero-initialised branch outputs
+    perturb(nlp)  # the residual head and the fusion branches reach the output
     pipe = nlp.get_pipe("roc_relations")
     batch = pipe._batch([eg.predicted for eg in examples])
 
@@ -242,12 +447,10 @@ def test_drop_is_honoured(tiny_bert_dir):
 
     assert numpy.array_equal(logits(0.0), logits(0.0))
     assert not numpy.allclose(logits(0.5), logits(0.0), atol=1e-4)
-    assert pipe.model.layers[0].attrs["dropout_rate"] == 0.0
+    assert pipe.model.get_ref("network").attrs["dropout_rate"] == 0.0
 
 
 def test_fusion_layer_starts_as_the_identity():
-    import torch
-
     from spacy_roc.layers.fusion import FusionLayer
 
     layer = FusionLayer(16, 2)
@@ -258,11 +461,9 @@ def test_fusion_layer_starts_as_the_identity():
 
 @pytest.mark.parametrize("grounding", [None, GROUNDING])
 def test_every_parameter_gets_a_gradient(tiny_bert_dir, grounding):
-    """After one optimizer step (which moves the zeroed fusion outputs), every
+    """After one optimizer step (which moves the zeroed outputs), every trainable
     parameter, the image tower and grounding included, gets a finite, non-zero
-    gradient."""
-    import torch
-
+    gradient; the label encoder is frozen and gets none."""
     nlp = make_nlp(tiny_bert_dir, grounding=grounding)
     examples = corpus_examples()
     initialize_quietly(nlp, examples)
@@ -273,7 +474,9 @@ def test_every_parameter_gets_a_gradient(tiny_bert_dir, grounding):
     pipe.update(examples, sgd=None)
     missing = [n for n, p in network.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
     assert missing == []
-    assert all(torch.isfinite(p.grad).all() for p in network.parameters())
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.requires_grad)
+    frozen = list(network.labels.parameters())
+    assert frozen and all(not p.requires_grad and p.grad is None for p in frozen)
     assert (network.pairs.grounding is not None) == (grounding is not None)
 
 
@@ -281,7 +484,7 @@ def test_grounding_round_trips(tiny_bert_dir, tmp_path):
     nlp = make_nlp(tiny_bert_dir, spans_key="entities", grounding=GROUNDING)
     examples = corpus_examples()
     initialize_quietly(nlp, examples)
-    train(nlp, examples, n_steps=2)
+    perturb(nlp)
     pipe = nlp.get_pipe("roc_relations")
     pipe.none_label = "__list_every_pair__"
     docs = [nlp(d) for d in fresh_docs(examples)]
@@ -293,58 +496,33 @@ def test_grounding_round_trips(tiny_bert_dir, tmp_path):
     assert sum(len(d._.relations) for d in docs) == 2 * 6 + 6
 
 
-def test_classifier_head_ablation(tiny_bert_dir):
+def test_classifier_head_has_a_fixed_label_set(tiny_bert_dir):
     nlp = make_nlp(tiny_bert_dir, head="classifier", spans_key="entities")
-    examples = corpus_examples()
-    initialize_quietly(nlp, examples)
+    initialize_quietly(nlp, corpus_examples())
     pipe = nlp.get_pipe("roc_relations")
     network = get_network(pipe.model)
-    assert network.relations is None and network.classifier.out_features == len(pipe.labels)
-    train(nlp, examples, n_steps=60)
-    assert relation_labels([nlp(d) for d in fresh_docs(examples)]) == gold_relations(examples)
-    for change in (lambda: pipe.add_relation("likes", ["the head likes the tail"]), lambda: pipe.add_label("likes"), lambda: pipe.remove_relation("drew")):
+    assert network.classifier.out_features == len(pipe.labels)
+    assert label_vectors(pipe.model, RelationSet.from_dict(pipe.relation_set)) is None
+    changes = [
+        lambda: pipe.add_relation("likes", ["the head likes the tail"]),
+        lambda: pipe.add_label("likes"),
+        lambda: pipe.remove_relation("drew"),
+        lambda: pipe.blend(0.5),
+    ]
+    for change in changes:
         with pytest.raises(ValueError, match=r"\[ROC_E011\]"):
             change()
     assert "likes" not in pipe.labels and "drew" in pipe.labels
 
 
-def test_serialization_before_initialize(tiny_bert_dir):
-    data = make_nlp(tiny_bert_dir).to_bytes()
-    nlp = make_nlp(tiny_bert_dir)
-    nlp.from_bytes(data)
-    assert get_network(nlp.get_pipe("roc_relations").model) is None
-    assert not is_initialized(nlp.get_pipe("roc_relations").model)
-
-
-def test_bad_settings_raise(tiny_bert_dir):
-    nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
-        nlp.add_pipe("roc_relations", config={"threshold": 1.5})
-    with pytest.raises(ValueError, match=r"\[ROC_E007\]"):
-        nlp.add_pipe("roc_relations", config={"top_k": -1})
-    with pytest.raises(ValueError, match=r"\[ROC_E005\]"):
-        nlp.add_pipe("roc_relations", config={"on_missing_image": "blank"})
-    with pytest.raises(ValueError, match=r"\[ROC_E017\]"):
-        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, head="mlp")})
-    with pytest.raises(ValueError, match=r"\[ROC_E035\]"):
-        nlp.add_pipe("roc_relations", config={"model": model_config(tiny_bert_dir, image_encoder=None, grounding=GROUNDING)})
-
-
-def test_fusion_layers_zero_reads_no_image(tiny_bert_dir):
-    with pytest.warns(UserWarning, match="ROC_W006"):
-        nlp = make_nlp(tiny_bert_dir, fusion_layers=0)
+@pytest.mark.slow
+def test_classifier_head_learns_the_corpus(tiny_bert_dir):
+    """The ablation head, on the same inputs, overfits CORPUS too."""
+    nlp = make_nlp(tiny_bert_dir, head="classifier", spans_key="entities")
     examples = corpus_examples()
     initialize_quietly(nlp, examples)
-    pipe = nlp.get_pipe("roc_relations")
-    assert get_network(pipe.model).pairs.image is None and len(get_network(pipe.model).pairs.fusion) == 0
-    docs = fresh_docs(examples)[:3]
-    docs[0]._.image, docs[1]._.image = None, b"not an image"
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        list(nlp.pipe(docs))
-        nlp.update([Example(d, eg.reference) for d, eg in zip(fresh_docs(examples)[:3], examples)])
-    assert not [w for w in record if "ROC_W00" in str(w.message)]
-    assert (pipe.images.missing, pipe.images.failed) == (0, 0)
+    train(nlp, examples, n_steps=60)
+    assert relation_labels([nlp(d) for d in fresh_docs(examples)]) == gold_relations(examples)
 
 
 # -- sub-layers -----------------------------------------------------------------------
@@ -353,8 +531,6 @@ def test_fusion_layers_zero_reads_no_image(tiny_bert_dir):
 def _grounding_with_identity_attention(width):
     """An EntityGrounding whose query and key are the identity and whose projection
     reads the six location numbers back out (head row/col, tail row/col, difference)."""
-    import torch
-
     from spacy_roc.layers.grounding import EntityGrounding
 
     grounding = EntityGrounding(width, width, width)
@@ -371,8 +547,6 @@ def _grounding_with_identity_attention(width):
 def test_entity_grounding_reads_where_each_mention_is():
     """Each mention's location is the grid location of the patch it matches; the
     class token, masked patches and pairs without image do not count."""
-    import torch
-
     from spacy_roc.layers.image import token_locations
 
     width = 8
@@ -398,8 +572,6 @@ def test_entity_grounding_reads_where_each_mention_is():
 
 
 def test_mention_vectors_are_means_of_layer_normed_states():
-    import torch
-
     from spacy_roc.layers.grounding import mention_vectors
 
     states = torch.randn(2, 6, 4)
@@ -411,8 +583,6 @@ def test_mention_vectors_are_means_of_layer_normed_states():
 
 
 def test_entity_grounding_gives_finite_gradients_without_images():
-    import torch
-
     grounding = _grounding_with_identity_attention(8)
     head, tail, image = torch.randn(3, 8), torch.randn(3, 8), torch.randn(3, 4, 8)
     keep = torch.zeros(3, 4, dtype=torch.bool)
@@ -424,12 +594,11 @@ def test_entity_grounding_gives_finite_gradients_without_images():
 def test_entity_grounding_reads_the_mention_words_wherever_they_are(tiny_bert_dir):
     """The grounding query comes from the mention's word embeddings: the same words at
     another place, in another context, are grounded the same way; other words are not."""
-    import torch
-
     from spacy_roc.layers.grounding import mention_vectors
 
     nlp = make_nlp(tiny_bert_dir, grounding=GROUNDING)
     initialize_quietly(nlp, corpus_examples())
+    perturb(nlp)  # grounding's projection starts at zero
     pairs = get_network(nlp.get_pipe("roc_relations").model).pairs
     embed = pairs.text_model.get_input_embeddings()
     image = torch.randn(1, 5, pairs.grounding.key.in_features)  # class token + 2x2
@@ -453,8 +622,6 @@ def test_entity_grounding_reads_the_mention_words_wherever_they_are(tiny_bert_di
 
 def test_image_token_grid():
     import timm
-    import torch
-
     from spacy_roc.layers.image import ImageTokenizer, token_grid
 
     backbone = timm.create_model("test_vit", pretrained=False, num_classes=0, img_size=32)
@@ -484,25 +651,3 @@ def test_entity_grounding_needs_a_patch_grid(tiny_bert_dir):
             assert len(nlp(fresh_docs(examples)[0])._.relations) == 2
 
 
-@pytest.mark.parametrize("sample", [True, False])
-def test_sample_descriptions_encodes_one_description_per_relation_in_training(tiny_bert_dir, sample):
-    """sample_descriptions: a training step encodes one description per relation
-    or all of them; inference always
-    uses all of them."""
-    nlp = make_nlp(tiny_bert_dir, spans_key="entities", sample_descriptions=sample)
-    examples = corpus_examples()
-    nlp.initialize(lambda: examples)
-    nlp.get_pipe("roc_relations").initialize(lambda: examples, nlp=nlp, descriptions=DESCRIPTIONS)
-    pipe = nlp.get_pipe("roc_relations")
-    seen = []
-    hook = get_network(pipe.model).relations.register_forward_hook(
-        lambda module, args, output: seen.append(args[0].shape[0])
-    )
-    n_descriptions = sum(len(texts) for texts in pipe.relations.values())
-    assert n_descriptions > len(pipe.labels)
-    train(nlp, examples, n_steps=2)
-    assert seen == [len(pipe.labels) if sample else n_descriptions] * 2
-    seen.clear()
-    list(nlp.pipe(fresh_docs(examples)))
-    assert seen == [n_descriptions]
-    hook.remove()

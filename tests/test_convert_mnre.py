@@ -5,12 +5,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import spacy
 import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 import spacy_roc  # noqa: F401  (installs the Doc extensions)
+from conftest import BLANK, read_docs
 from spacy_roc.commands.cli import app
 from spacy_roc.formats.docbin import read_docbin
 from spacy_roc.formats.mnre import ENTITY_LABEL, SPANS_KEY, convert_mnre, mnre_to_docs
@@ -45,9 +45,6 @@ def _write(path: Path, lines) -> Path:
     return path
 
 
-def _read(path: Path):
-    return read_docbin(path, spacy.blank("en").vocab)
-
 
 def _raw_instances(path: Path):
     with path.open(encoding="utf8") as file_:
@@ -61,7 +58,7 @@ def converted(request, tmp_path_factory):
         pytest.skip(f"MNRE data not found at {source}")
     output = tmp_path_factory.mktemp("mnre") / f"{request.param}.spacy"
     stats = convert_mnre(source, output, progress=False)
-    return request.param, source, stats, _read(output)
+    return request.param, source, stats, read_docs(output)
 
 
 def test_counts(converted):
@@ -162,7 +159,7 @@ def test_malformed_line_skip(tmp_path):
     assert [line_no for line_no, _ in stats["errors"]] == [3, 5]
     assert "expected a dict" in stats["errors"][1][1]
     assert stats["n_lines"] == 4 and stats["n_instances"] == 2 and stats["n_docs"] == 2
-    assert len(_read(tmp_path / "out.spacy")) == 2
+    assert len(read_docs(tmp_path / "out.spacy")) == 2
 
 
 @pytest.mark.parametrize(
@@ -195,7 +192,7 @@ def test_missing_images(tmp_path):
     with pytest.warns(UserWarning, match="ROC_W101"):
         stats = convert_mnre(path, tmp_path / "out.spacy", images_dir=images, progress=False)
     assert stats["n_missing_images"] == 1 and stats["missing_images"] == ["b.jpg"]
-    docs = _read(tmp_path / "out.spacy")
+    docs = read_docs(tmp_path / "out.spacy")
     assert [doc._.image for doc in docs] == ["a.jpg", "b.jpg"]  # missing: still usable
     with pytest.raises(ValueError, match="ROC_E103"):
         convert_mnre(path, tmp_path / "o.spacy", images_dir=tmp_path / "nope", progress=False)
@@ -208,7 +205,7 @@ def test_msgpack_cache_changes_nothing(tmp_path):
     docs, _ = mnre_to_docs(path)
     plain = DocBin(docs=docs, store_user_data=True).to_bytes()
     assert (tmp_path / "out.spacy").read_bytes() == plain
-    vocab = spacy.blank("en").vocab
+    vocab = BLANK.vocab
     slow = list(DocBin().from_bytes(plain).get_docs(vocab))
     fast = read_docbin(tmp_path / "out.spacy", vocab)
     assert [d.to_bytes() for d in slow] == [d.to_bytes() for d in fast]
@@ -226,4 +223,4 @@ def test_cli_convert(tmp_path):
     result = runner.invoke(app, args + ["--on-error", "skip"])
     assert result.exit_code == 0, result.output
     assert "Skipped line 2" in result.output and "Wrote 2 docs" in result.output
-    assert len(_read(output)) == 2
+    assert len(read_docs(output)) == 2

@@ -10,13 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
+from conftest import encode_image as encode
 from spacy_roc.images import DRAFT_SIZE, MAX_PIXELS, ImageError, load_image, to_rgb
-
-
-def encode(image, fmt="PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
 
 
 def assert_rgb(image, size=None):

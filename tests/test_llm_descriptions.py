@@ -550,3 +550,17 @@ def test_cli_code_that_fails(given_path, tmp_path):
     assert result.exit_code == 1
     assert "ROC_E309" in result.output and "no such package" in result.output
     assert CALLS == []
+
+
+def test_cli_without_spacy_llm_names_the_extra(given_path, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spacy_llm", None)  # not installed
+    for name in [name for name in sys.modules if name.startswith("spacy_roc.commands.llm")]:
+        monkeypatch.delitem(sys.modules, name)
+    cfg, output = tmp_path / "llm.cfg", tmp_path / "expanded.json"
+    write_cfg(cfg, FAKE)
+    result = CliRunner().invoke(app, ["descriptions", "expand", str(given_path), str(output), "--config", str(cfg)])
+    assert result.exit_code == 1
+    assert "ROC_E308" in result.output and "spacy-roc[llm]" in result.output
+    assert not output.exists() and CALLS == []

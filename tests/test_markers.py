@@ -1,8 +1,8 @@
 """Typed entity markers and windowing."""
 import pytest
-import spacy
 from spacy.tokens import Span
 
+from conftest import BLANK
 from spacy_roc.model.markers import PairTokenizer
 
 
@@ -18,18 +18,20 @@ def decode(tok, ids):
 
 
 def test_typed_markers(tokenizer):
-    nlp = spacy.blank("en")
-    doc = nlp("anna drew the red circle")
+    doc = BLANK("anna drew the red circle")
     pt = PairTokenizer(tokenizer, 48)
     head, tail = Span(doc, 0, 1, "PERSON"), Span(doc, 2, 5, "SHAPE")
     enc = pt.encode(pt.doc_pieces(doc), head, tail)
     tokens = decode(tokenizer, enc.input_ids)
     assert tokens == ["[CLS]", "@", "*", "person", "*", "anna", "@", "drew", "#", "^", "shape", "^", "the", "red", "circle", "#", "[SEP]"]
-    assert tokens[enc.head_pos] == "@" and enc.head_pos == 1
-    assert tokens[enc.tail_pos] == "#" and enc.tail_pos == 8
+    assert tokens[enc.head_marker] == "@" and enc.head_marker == 1
+    assert tokens[enc.tail_marker] == "#" and enc.tail_marker == 8
+    # the mentions' first and last wordpieces
+    assert enc.head_span == (5, 5) and enc.tail_span == (12, 14)
     # reversed direction swaps the marker kinds
     enc2 = pt.encode(pt.doc_pieces(doc), tail, head)
-    assert decode(tokenizer, enc2.input_ids)[enc2.head_pos : enc2.head_pos + 3] == ["@", "*", "shape"]
+    assert decode(tokenizer, enc2.input_ids)[enc2.head_marker : enc2.head_marker + 3] == ["@", "*", "shape"]
+    assert decode(tokenizer, enc2.input_ids)[enc2.head_span[0] : enc2.head_span[1] + 1] == ["the", "red", "circle"]
 
 
 def test_tokenizer_without_the_markers_raises(tmp_path):
@@ -43,26 +45,32 @@ def test_tokenizer_without_the_markers_raises(tmp_path):
 
 
 def test_nested_spans_keep_both_markers(tokenizer):
-    doc = spacy.blank("en")("the red circle")
+    doc = BLANK("the red circle")
     pt = PairTokenizer(tokenizer, 48)
     enc = pt.encode(pt.doc_pieces(doc), Span(doc, 0, 3, "SHAPE"), Span(doc, 1, 3, "SHAPE"))
     tokens = decode(tokenizer, enc.input_ids)
     assert tokens.count("@") == 2 and tokens.count("#") == 2
-    assert tokens[enc.head_pos] == "@" and tokens[enc.tail_pos] == "#"
+    assert tokens[enc.head_marker] == "@" and tokens[enc.tail_marker] == "#"
+    # each mention starts at its first word, after its own markers, and ends right before
+    # its own closing marker
+    assert tokens[enc.head_span[0]] == "the" and tokens[enc.tail_span[0]] == "red"
+    closing = [i for i, token in enumerate(tokens) if token in ("@", "#")][-2:]
+    assert (enc.head_span[1], enc.tail_span[1]) == (closing[0] - 1, closing[1] - 1)
 
 
 @pytest.mark.parametrize("gap", [5, 40, 300])
 def test_long_texts_keep_both_markers(tokenizer, gap):
     words = ["anna"] + ["the"] * gap + ["red", "circle"] + ["and"] * 50
-    doc = spacy.blank("en")(" ".join(words))
+    doc = BLANK(" ".join(words))
     pt = PairTokenizer(tokenizer, 32)
     head, tail = Span(doc, 0, 1, "PERSON"), Span(doc, gap + 1, gap + 3, "SHAPE")
     enc = pt.encode(pt.doc_pieces(doc), head, tail)
     tokens = decode(tokenizer, enc.input_ids)
     assert len(enc.input_ids) <= 32
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
-    assert tokens[enc.head_pos : enc.head_pos + 5] == ["@", "*", "person", "*", "anna"]
-    assert tokens[enc.tail_pos : enc.tail_pos + 4] == ["#", "^", "shape", "^"]
+    assert tokens[enc.head_marker : enc.head_marker + 5] == ["@", "*", "person", "*", "anna"]
+    assert tokens[enc.tail_marker : enc.tail_marker + 4] == ["#", "^", "shape", "^"]
+    assert tokens[enc.head_span[0] : enc.head_span[1] + 1] == ["anna"]
 
 
 def test_max_length_too_small(tokenizer):
@@ -71,7 +79,7 @@ def test_max_length_too_small(tokenizer):
 
 
 def test_same_span_raises(tokenizer):
-    doc = spacy.blank("en")("anna drew")
+    doc = BLANK("anna drew")
     pt = PairTokenizer(tokenizer, 32)
     with pytest.raises(ValueError, match=r"\[ROC_E016\]"):
         pt.encode(pt.doc_pieces(doc), Span(doc, 0, 1), Span(doc, 0, 1))

@@ -30,9 +30,6 @@ IMAGE_FILES = {RED: "red.png", BLUE: "blue.png", GREEN: "green.png"}
 N_DOCS = len(CORPUS) + 1
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def setup(trained, tmp_path_factory):
     """The trained pipeline on disk, and a .spacy corpus of its data plus a doc with
@@ -195,6 +192,13 @@ def test_cli_evaluate_no_relation_pipe(tmp_path, setup):
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), str(setup / "test.spacy"), str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "ROC_E200" in result.output
+
+
+def test_cli_evaluate_empty_corpus(tmp_path, setup):
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    result = CliRunner().invoke(app, ["evaluate", str(setup / "model"), str(tmp_path / "empty.spacy"), str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "ROC_E201" in result.output and not (tmp_path / "o" / "metrics.json").exists()
 
 
 def test_missing_images_folder_evaluates_text_only(setup, tmp_path):

@@ -4,23 +4,33 @@ import io
 import json
 import math
 import warnings
-from contextlib import contextmanager
 
 import numpy
 import pytest
 import spacy
-import srsly
 from PIL import Image
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from conftest import make_doc, make_nlp, solid_image, to_example
+from conftest import (
+    BLANK,
+    assert_same_relations,
+    assert_valid_records,
+    encode_image,
+    list_every_pair,
+    make_doc,
+    make_nlp,
+    perturb,
+    snapshot,
+    solid_image,
+    to_example,
+)
 from spacy_roc.candidates import make_all_pairs
 from spacy_roc.formats.corpus import RelationCorpus
-from spacy_roc.extensions import RELATIONS_KEY, validate_record
-from spacy_roc.model.roc_model import clear_prototypes, get_network
+from spacy_roc.model.pair_encoders import InlineMarkers
+from spacy_roc.model.roc_model import get_network
+from spacy_roc.scorer import score_relations
 
-BLANK = spacy.blank("en")
 TRAIN = [
     ("anna drew the red circle", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "drew"), (1, 0, "None")]),
     ("ben owns the blue square", [(0, 1, "PERSON"), (2, 5, "SHAPE")], [(0, 1, "owns"), (1, 0, "None")]),
@@ -35,10 +45,13 @@ def train_examples(image=True):
 
 @pytest.fixture(scope="module")
 def nlp(tiny_bert_dir):
+    """The tiny model initialized on TRAIN, its zero-initialized layers given random
+    weights, so that the image and the markers change its output."""
     nlp = make_nlp(tiny_bert_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nlp.initialize(lambda: train_examples())
+    perturb(nlp)
     return nlp
 
 
@@ -53,77 +66,12 @@ def pipe(nlp):
     pipe.cfg["relations"] = relations
 
 
-@contextmanager
-def list_every_pair(pipe):
-    """Make the component list every candidate pair (an untrained model predicts the
-    no-relation label everywhere, which would leave nothing to compare)."""
-    saved = pipe.none_label
-    pipe.none_label = "__no_such_label__"
-    try:
-        yield
-    finally:
-        pipe.none_label = saved
-
-
 def doc_with(text="anna drew the red circle", ents=TWO_ENTS, image=None):
     return make_doc(BLANK, text, ents, [], image=image)
 
 
 def roc_warnings(record, code):
     return [w for w in record if code in str(w.message)]
-
-
-def encode(image, fmt="PNG"):
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def assert_valid_records(doc, none_label="None", threshold=0.0, n_labels=None, top_k=None):
-    """doc._.relations is a list of valid, JSON- and msgpack-safe records."""
-    records = doc._.relations
-    assert isinstance(records, list)
-    assert json.loads(json.dumps(records, allow_nan=False)) == records
-    assert srsly.msgpack_loads(srsly.msgpack_dumps(records)) is not None
-    for record in records:
-        assert set(record) == {"head", "tail", "label", "score", "alternatives"}
-        head, tail = validate_record(doc, record)  # offsets inside the doc, head != tail
-        assert head != tail
-        assert isinstance(record["score"], float) and 0.0 <= record["score"] <= 1.0
-        assert record["score"] >= threshold and record["label"] != none_label
-        for label, score in record["alternatives"]:
-            assert isinstance(label, str) and isinstance(score, float)
-            assert 0.0 <= score <= record["score"] + 1e-6
-        if n_labels is not None and top_k is not None:
-            assert len(record["alternatives"]) == min(top_k, n_labels - 1)
-
-
-def snapshot(doc):
-    """Everything on a doc except doc._.relations, image by identity and content."""
-    image = doc._.image
-    if isinstance(image, numpy.ndarray):
-        content = (image.shape, str(image.dtype), image.tobytes())
-    elif isinstance(image, Image.Image):
-        content = (image.mode, image.size, image.tobytes())
-    else:
-        content = image
-    return {
-        "tokens": [(t.text, t.whitespace_) for t in doc],
-        "ents": [(e.start, e.end, e.label_) for e in doc.ents],
-        "spans": {k: [(s.start, s.end, s.label_) for s in g] for k, g in doc.spans.items()},
-        "image": (id(image), type(image), content),
-        "pairs": doc._.relation_pairs,
-        "user_data": sorted(str(k) for k in doc.user_data if k != RELATIONS_KEY),
-    }
-
-
-def same_relations(docs_a, docs_b):
-    for a, b in zip(docs_a, docs_b):
-        assert [(r["head"], r["tail"], r["label"]) for r in a._.relations] == [
-            (r["head"], r["tail"], r["label"]) for r in b._.relations
-        ]
-        for ra, rb in zip(a._.relations, b._.relations):
-            assert ra["score"] == pytest.approx(rb["score"], abs=1e-5)
 
 
 # -- images ---------------------------------------------------------------------------
@@ -152,7 +100,7 @@ def test_warnings_point_at_the_calling_line(nlp, pipe):
 
 
 def test_unreadable_images_fall_back_to_text_only(nlp, pipe, tmp_path):
-    truncated = encode(Image.fromarray(numpy.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype="uint8")), "JPEG")
+    truncated = encode_image(Image.fromarray(numpy.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype="uint8")), "JPEG")
     bad = [
         str(tmp_path / "missing.png"),
         tmp_path / "missing.jpg",
@@ -170,7 +118,7 @@ def test_unreadable_images_fall_back_to_text_only(nlp, pipe, tmp_path):
     assert len(roc_warnings(record, "ROC_W002")) == 1
     assert pipe.images.failed - before == len(bad)
     assert all(d._.relations for d in docs)
-    same_relations(docs, text_only)
+    assert_same_relations(docs, text_only)
 
 
 def test_on_missing_image_error(nlp, pipe):
@@ -192,10 +140,10 @@ ODD_IMAGES = {
     "float": Image.new("F", (20, 10), 0.5),
     "bilevel": Image.new("1", (20, 10)),
     "1x1": Image.new("RGB", (1, 1)),
-    "large_jpeg": encode(Image.new("RGB", (6000, 4000), (30, 60, 90)), "JPEG"),
+    "large_jpeg": encode_image(Image.new("RGB", (6000, 4000), (30, 60, 90)), "JPEG"),
     "gray_array": numpy.zeros((10, 20), dtype="uint8"),
     "rgba_array": numpy.zeros((10, 20, 4), dtype="uint8"),
-    "cmyk_jpeg_bytes": encode(Image.new("CMYK", (20, 10)), "JPEG"),
+    "cmyk_jpeg_bytes": encode_image(Image.new("CMYK", (20, 10)), "JPEG"),
 }
 
 
@@ -218,7 +166,9 @@ def test_mixed_batch_image_docs_unaffected_by_others(nlp, pipe):
         warnings.simplefilter("ignore")
         alone = [nlp(doc_with(image=red)), nlp(doc_with(image=blue)), nlp(doc_with())]
         mixed = list(nlp.pipe([doc_with(image=red), doc_with(), doc_with(image=b"x"), doc_with(image=blue)], batch_size=4))
-    same_relations([mixed[0], mixed[3], mixed[1], mixed[2]], alone + [alone[2]])
+    assert_same_relations([mixed[0], mixed[3], mixed[1], mixed[2]], alone + [alone[2]])
+    scores = [[r["score"] for r in doc._.relations] for doc in alone]
+    assert scores[0] != pytest.approx(scores[1], abs=1e-4) and scores[0] != pytest.approx(scores[2], abs=1e-4)
 
 
 def test_text_only_model_reads_no_image(tiny_bert_dir):
@@ -233,7 +183,7 @@ def test_text_only_model_reads_no_image(tiny_bert_dir):
     assert not [w for w in record if "ROC_W00" in str(w.message)]
     assert (pipe.images.missing, pipe.images.failed) == (0, 0)
     assert len(docs[0]._.relations) == 2
-    same_relations(docs[1:], [docs[0], docs[0]])
+    assert_same_relations(docs[1:], [docs[0], docs[0]])
 
 
 # -- text and spans -------------------------------------------------------------------
@@ -248,21 +198,19 @@ def test_empty_docs_and_few_entities(nlp, pipe):
 
 
 def test_many_entities_are_scored_in_bounded_chunks(nlp, pipe, monkeypatch):
-    from spacy_roc.model.pair_encoders import InlineMarkersLayer
-
     words = ("anna ben carl dora " * 8).split()
     doc = Doc(BLANK.vocab, words=words)
     doc.ents = [Span(doc, i, i + 1, "PERSON") for i in range(len(words))]  # 32 entities: 992 pairs
     doc._.image = solid_image((0, 255, 0))
     sizes = []
-    tensors = InlineMarkersLayer.tensors
+    featurize = InlineMarkers.featurize
 
-    def spy(self, prep, batch, pairs, units, states):
+    def spy(self, inputs, batch, pairs, units, states):
         sizes.append(len(units))
-        return tensors(self, prep, batch, pairs, units, states)
+        return featurize(self, inputs, batch, pairs, units, states)
 
-    monkeypatch.setattr(InlineMarkersLayer, "tensors", spy)
-    monkeypatch.setitem(pipe.model.attrs, "max_pairs_per_batch", 100)
+    monkeypatch.setattr(InlineMarkers, "featurize", spy)
+    monkeypatch.setitem(pipe.model.get_ref("featurizer").attrs, "max_pairs", 100)
     with list_every_pair(pipe):
         out = nlp(doc.copy())
     assert sum(sizes) == 32 * 31 and max(sizes) <= 100 and len(sizes) == 10
@@ -359,6 +307,12 @@ def test_descriptions_and_add_relation(nlp, pipe):
         assert_valid_records(nlp(doc_with(image=solid_image((5, 5, 5)))), none_label="__no_such_label__")
 
 
+def test_empty_relation_set_is_a_coded_error(nlp, pipe):
+    pipe.cfg["relations"] = {}
+    with pytest.raises(ValueError, match=r"\[ROC_E018\]"):
+        nlp(doc_with(image=solid_image((5, 5, 5))))
+
+
 @pytest.mark.parametrize("value", [-0.1, 1.0001, float("nan"), float("inf"), "0.5", True, None])
 def test_threshold_outside_unit_interval(pipe, value):
     with pytest.raises(ValueError, match=r"\[ROC_E006\]"):
@@ -382,10 +336,17 @@ def test_threshold_and_top_k_extremes(nlp, pipe):
             out = nlp(doc_with(image=solid_image((9, 9, 9))))
         assert out._.relations
         assert_valid_records(out, none_label="__no_such_label__", n_labels=n_labels, top_k=top_k)
-    pipe.threshold = 1.0
+    # a threshold lists exactly the pairs whose probability reaches it
+    doc = doc_with(image=solid_image((9, 9, 9)))
     with list_every_pair(pipe):
-        out = nlp(doc_with(image=solid_image((9, 9, 9))))
-    assert all(r["score"] == 1.0 for r in out._.relations)
+        pairs, probs = pipe.predict([doc.copy()])
+        best = probs.max(axis=1)
+        assert best.min() < best.max()
+        for threshold, n_listed in (((best.min() + best.max()) / 2, 1), (1.0, 0)):
+            pipe.threshold = float(threshold)
+            listed = [(tuple(r["head"]), tuple(r["tail"])) for r in nlp(doc.copy())._.relations]
+            expected = [((h.start, h.end), (t.start, t.end)) for (h, t), p in zip(pairs[0], best) if p >= threshold]
+            assert listed == expected and len(listed) == n_listed
 
 
 # -- training -------------------------------------------------------------------------
@@ -396,17 +357,23 @@ def test_corpus_without_relations(tiny_bert_dir):
     examples = [to_example(BLANK, make_doc(BLANK, t, e, [], image=solid_image((1, 2, 3)))) for t, e, _ in TRAIN]
     with pytest.warns(UserWarning, match="ROC_W008"):
         nlp.initialize(lambda: examples)
-    assert nlp.get_pipe("roc_relations").labels == ("None",)
-    losses = nlp.update(examples)
-    assert math.isfinite(losses["roc_relations"])
+    pipe = nlp.get_pipe("roc_relations")
+    assert pipe.labels == ("None",)
+    assert nlp.update(examples) == {"roc_relations": 0.0}  # one label: nothing to learn
+    pairs, probs = pipe.predict([eg.predicted.copy() for eg in examples])
+    assert [len(p) for p in pairs] == [2, 2] and probs.shape == (4, 1) and (probs == 1.0).all()
     assert all(d._.relations == [] for d in nlp.pipe([eg.predicted.copy() for eg in examples]))
 
 
 def test_dev_label_absent_from_train(nlp, pipe):
-    dev = to_example(BLANK, make_doc(BLANK, TRAIN[0][0], TRAIN[0][1], [(0, 1, "likes")], image=solid_image((0, 0, 0))))
+    """Evaluating on a gold label the component does not know does not raise (only
+    training on it does, ROC_E008): the scores are the scorer's over the pipeline's
+    own predictions, and the label is reported."""
+    dev = to_example(BLANK, make_doc(BLANK, TRAIN[0][0], TRAIN[0][1], [(0, 1, "likes")], image=solid_image((0, 0, 0)), all_pairs=True))
     scores = nlp.evaluate([dev])
-    assert scores["rel_f_per_type"]["likes"]["r"] == 0.0
-    assert scores["rel_micro_r"] == 0.0
+    expected = score_relations([Example(nlp(dev.predicted.copy()), dev.reference)], none_label=pipe.none_label)
+    assert {key: scores[key] for key in expected} == expected
+    assert "likes" in scores["rel_f_per_type"] and "likes" not in pipe.labels
 
 
 def test_nan_weights_stop_training_and_prediction(nlp, pipe):
@@ -415,10 +382,11 @@ def test_nan_weights_stop_training_and_prediction(nlp, pipe):
     network = get_network(pipe.model)
     parameter = next(p for n, p in network.named_parameters() if "embeddings" in n)
     saved = parameter.detach().clone()
+    doc = doc_with(image=solid_image((0, 0, 0)))
+    before = pipe.predict([doc.copy()])[1]
     try:
         with torch.no_grad():
             parameter.fill_(float("nan"))
-        clear_prototypes(pipe.model)
         with pytest.raises(ValueError, match=r"\[ROC_E012\] The loss is not finite"):
             nlp.update(train_examples())
         with pytest.raises(ValueError, match=r"\[ROC_E028\]"):
@@ -426,8 +394,8 @@ def test_nan_weights_stop_training_and_prediction(nlp, pipe):
     finally:
         with torch.no_grad():
             parameter.copy_(saved)
-        clear_prototypes(pipe.model)
-    assert math.isfinite(nlp.update(train_examples())["roc_relations"])
+    numpy.testing.assert_array_equal(pipe.predict([doc.copy()])[1], before)  # nothing was changed
+    assert nlp.update(train_examples())["roc_relations"] > 0.0
 
 
 # -- data files -----------------------------------------------------------------------
@@ -440,7 +408,7 @@ def test_spacy_file_whose_docs_lack_images(nlp, pipe, tmp_path):
     assert all(eg.predicted._.image is None for eg in examples)
     with pytest.warns(UserWarning, match="ROC_W001"):
         losses = nlp.update(examples)
-    assert math.isfinite(losses["roc_relations"])
+    assert losses["roc_relations"] > 0.0  # the listed gold pairs were scored, text-only
 
 
 # -- multiprocessing, serialization ---------------------------------------------------
@@ -453,20 +421,20 @@ def test_pipe_with_two_processes_matches_call(nlp, pipe, tmp_path):
     pickle.loads(pickle.dumps(pipe.model))
     path = tmp_path / "blue.png"
     Image.fromarray(solid_image((0, 0, 255))).save(path)
-    images = [solid_image((255, 0, 0)), encode(Image.new("RGB", (8, 8), (0, 255, 0))), str(path), None, b"broken"]
+    images = [solid_image((255, 0, 0)), encode_image(Image.new("RGB", (8, 8), (0, 255, 0))), str(path), None, b"broken"]
     texts = [TRAIN[i % 2][0] for i in range(len(images))]
     with list_every_pair(pipe), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         single = [nlp(doc_with(t, image=img)) for t, img in zip(texts, images)]
         multi = list(nlp.pipe([doc_with(t, image=img) for t, img in zip(texts, images)], n_process=2, batch_size=2))
     assert all(d._.relations for d in single)
-    same_relations(multi, single)
+    assert_same_relations(multi, single)
     assert isinstance(multi[0]._.image, numpy.ndarray) and multi[2]._.image == str(path)
 
 
 def test_docbin_round_trip_keeps_images_and_relations(nlp, pipe, tmp_path):
-    (tmp_path / "a.png").write_bytes(encode(Image.new("RGB", (4, 4))))
-    images = [str(tmp_path / "a.png"), tmp_path / "a.png", encode(Image.new("RGB", (4, 4))), solid_image((1, 2, 3)), None]
+    (tmp_path / "a.png").write_bytes(encode_image(Image.new("RGB", (4, 4))))
+    images = [str(tmp_path / "a.png"), tmp_path / "a.png", encode_image(Image.new("RGB", (4, 4))), solid_image((1, 2, 3)), None]
     with list_every_pair(pipe), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         docs = list(nlp.pipe([doc_with(image=img) for img in images]))

@@ -1,17 +1,16 @@
 """The relation scorer against hand-computed figures."""
 import pytest
-import spacy
 from spacy.training import Example
+from spacy.util import registry
 
+from conftest import BLANK
 from spacy_roc.extensions import make_record
 from spacy_roc.scorer import score_relations
-from spacy.util import registry
 
 
 def example(gold, pred):
-    nlp = spacy.blank("en")
-    ref = nlp("a b c d e f")
-    doc = nlp("a b c d e f")
+    ref = BLANK("a b c d e f")
+    doc = BLANK("a b c d e f")
     ref._.relations = [make_record(h, t, label) for h, t, label in gold]
     doc._.relations = [make_record(h, t, label, 0.9) for h, t, label in pred]
     return Example(doc, ref)

@@ -6,7 +6,7 @@ import srsly
 from PIL import Image
 from spacy.tokens import DocBin
 
-from conftest import DESCRIPTIONS, make_doc
+from conftest import BLANK, DESCRIPTIONS, make_doc
 from spacy_roc.formats.corpus import RelationCorpus
 
 CONFIG = """
@@ -36,7 +36,7 @@ none_label = "None"
 spans_key = null
 
 [components.roc_relations.candidates]
-@misc = "spacy_roc.annotated_pairs.v1"
+@misc = "spacy_roc.all_pairs.v1"
 
 [components.roc_relations.scorer]
 @scorers = "spacy_roc.relation_scorer.v1"
@@ -108,7 +108,6 @@ descriptions = ${paths.descriptions}
 
 @pytest.fixture
 def corpus_dir(tmp_path):
-    nlp = spacy.blank("en")
     images = tmp_path / "images"
     images.mkdir()
     for name, rgb in [("red.png", (255, 0, 0)), ("blue.png", (0, 0, 255))]:
@@ -122,16 +121,15 @@ def corpus_dir(tmp_path):
     db = DocBin(store_user_data=True)
     for text, image, label in data:
         ents = [(0, 1, "PERSON"), (2, 5, "SHAPE")]
-        db.add(make_doc(nlp, text, ents, [(0, 1, label), (1, 0, "None")], image=image))
+        db.add(make_doc(BLANK, text, ents, [(0, 1, label), (1, 0, "None")], image=image))
     db.to_disk(tmp_path / "train.spacy")
     srsly.write_json(tmp_path / "descriptions.json", DESCRIPTIONS)
     return tmp_path
 
 
 def test_reader_keeps_image_entities_and_pairs(corpus_dir):
-    nlp = spacy.blank("en")
     corpus = RelationCorpus(corpus_dir / "train.spacy", images_dir=corpus_dir / "images")
-    examples = list(corpus(nlp))
+    examples = list(corpus(BLANK))
     assert len(examples) == 4
     eg = examples[0]
     assert eg.predicted._.image == str(corpus_dir / "images" / "red.png")
@@ -141,6 +139,13 @@ def test_reader_keeps_image_entities_and_pairs(corpus_dir):
     assert [r["label"] for r in eg.reference._.relations] == ["drew", "None"]
 
 
+def test_reader_needs_an_existing_corpus(tmp_path):
+    corpus = RelationCorpus(tmp_path / "missing.spacy")
+    with pytest.raises(ValueError, match=r"\[ROC_E025\].*missing.spacy"):
+        list(corpus(BLANK))
+
+
+@pytest.mark.slow
 def test_spacy_train_and_evaluate(corpus_dir, tiny_bert_dir, tmp_path):
     from spacy.cli.train import train
 

@@ -21,7 +21,7 @@ from spacy.tokens import Span
 from typer.testing import CliRunner
 
 import spacy_roc
-from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, make_doc, solid_image
+from conftest import BLANK, BLUE, CORPUS, GREEN, PERSON_SHAPE, RED, expected_statuses, make_doc, solid_image
 from spacy_roc.commands.cli import app
 from spacy_roc.formats.corpus import RelationCorpus
 from spacy_roc.formats.docbin import write_docbin
@@ -35,9 +35,6 @@ ROWS = [*CORPUS, EXTRA]
 IMAGE_FILES = {RED: "red.png", BLUE: "blue.png", GREEN: "green.png"}
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -170,17 +167,6 @@ def arc_geometry(svg: str) -> List[Tuple[str, str, str, float]]:
         r'.*?<path class="displacy-arc"[^>]* d="([^"]+)".*?<path class="displacy-arrowhead" d="M([\d.]+),'
     )
     return [(head, tail, path, float(x)) for head, tail, path, x in re.findall(pattern, svg, re.S)]
-
-
-def expected_statuses(pred, gold):
-    gold_labels = {record_key(r): r["label"] for r in gold}
-    pred_labels = {record_key(r): r["label"] for r in pred}
-
-    def status(record, others, absent):
-        other = others.get(record_key(record))
-        return absent if other is None else ("match" if other == record["label"] else "wrong-label")
-
-    return [status(r, gold_labels, "extra") for r in pred], [status(r, pred_labels, "missed") for r in gold]
 
 
 def offsets(text: str) -> List[int]:

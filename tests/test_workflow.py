@@ -35,17 +35,31 @@ def project(tmp_path_factory):
     shutil.copytree(ROOT / "configs", path / "configs")
     shutil.copytree(ROOT / "assets" / "descriptions", path / "assets" / "descriptions")
     overrides = [f"--vars.{k}={v}" for k, v in TINY_VARS.items()]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # one torch thread, as in the suite
     run([sys.executable, "-m", "spacy", "project", "run", "all", ".", *overrides], cwd=path, env=env)
     return path
 
 
 @pytest.mark.slow
 def test_workflow_outputs(project):
+    """The evaluate step reports the scores of the trained pipeline's predictions on
+    the test split (recomputed here with the scorer), and writes its table and plot."""
+    import spacy
+    from spacy.training import Example
+
+    from spacy_roc.formats.corpus import RelationCorpus
+    from spacy_roc.scorer import score_relations
+
     metrics = srsly.read_json(project / "metrics" / "demo" / "metrics.json")
-    for key in ("rel_acc", "rel_micro_p", "rel_micro_r", "rel_micro_f", "rel_f_per_type"):
-        assert key in metrics
-    assert 0.0 <= metrics["rel_acc"] <= 1.0
+    nlp = spacy.load(project / "training" / "demo" / "model-best")
+    corpus = RelationCorpus(project / "corpus" / "demo" / "test.spacy", images_dir=project / "corpus" / "demo" / "images", gold_pairs=True)
+    examples = list(corpus(nlp))
+    predicted = nlp.pipe([eg.predicted.copy() for eg in examples])
+    expected = score_relations([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)], none_label="None")
+    assert metrics["n_docs"] == len(examples) == TINY_VARS["demo_test"]
+    for key in ("rel_acc", "rel_micro_p", "rel_micro_r", "rel_micro_f"):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert set(metrics["rel_f_per_type"]) == set(expected["rel_f_per_type"])
     assert (project / "metrics" / "demo" / "metrics_text_only.json").exists()
     assert (project / "metrics" / "demo" / "metrics_confusion.png").stat().st_size > 0
     assert "Text-only" in (project / "metrics" / "demo" / "metrics_per_label.md").read_text()
@@ -65,7 +79,7 @@ def test_package_installs_and_loads_offline(project, tmp_path):
     # virtualenv would see the system's packages, not the virtualenv's).
     target = tmp_path / "site"
     run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(target), str(wheels[0])], cwd=tmp_path)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])])
     result = predict_in_subprocess("en_roc_ci", tmp_path, env)
     assert result["path"].startswith(str(target))
@@ -117,7 +131,7 @@ def test_train_throughput_benchmark(project):
         "corpus/demo/train.spacy", "--n-docs", "12", "--batch-size", "4", "--warmup", "1",
         "--images-dir", "corpus/demo/images", *sets,
     ]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     output = run(cmd, cwd=project, env=env).stdout.strip().splitlines()
     rows = {line.split()[1]: line.split() for line in output if line.startswith("demo ")}
     assert set(rows) == {"retrieval", "classifier"}

@@ -1,0 +1,74 @@
+"""Per pair encoder, in the shape of spaCy's test_overfitting_IO: overfit the tiny
+model on CORPUS, then the same predictions after to_disk/spacy.load and after
+to_bytes/from_bytes, from nlp.pipe as from nlp(), and a relation added by description
+alone scoring as its synonym."""
+import pytest
+import spacy
+from spacy.util import load_model_from_config
+
+from conftest import (
+    DESCRIPTIONS,
+    LEVITATED,
+    assert_same_relations,
+    fresh_docs,
+    gold_relations,
+    listener_nlp,
+    make_nlp,
+    overfit,
+    relation_labels,
+)
+
+ENCODERS = ["inline", "levitated", "listener"]
+
+
+@pytest.fixture
+def overfit_pipeline(request, tiny_bert_dir):
+    """(nlp, examples): the encoder's pipeline overfit on CORPUS (checked by
+    `overfit`). The inline one is the suite's session pipeline."""
+    if request.param == "inline":
+        nlp, examples, _ = request.getfixturevalue("trained")
+        return nlp, examples
+    if request.param == "levitated":
+        nlp = make_nlp(tiny_bert_dir, spans_key="entities", pair_encoder=LEVITATED)
+    else:
+        nlp = listener_nlp(tiny_bert_dir)
+    return nlp, overfit(nlp)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overfit_pipeline", ENCODERS, indirect=True)
+def test_overfitting_IO(overfit_pipeline, tmp_path):
+    nlp, examples = overfit_pipeline
+    pipe = nlp.get_pipe("roc_relations")
+    docs = [nlp(doc) for doc in fresh_docs(examples)]
+    assert relation_labels(docs) == gold_relations(examples)
+    assert pipe.relations == DESCRIPTIONS and pipe.labels[0] == "None"
+    for doc in docs:
+        for record in doc._.relations:
+            assert 0.5 < record["score"] <= 1.0
+            assert len(record["alternatives"]) == min(pipe.top_k, len(pipe.labels) - 1)
+    # the overlapping mentions (2, 5) and (3, 5) each got their relation
+    assert {(r["head"][0], r["tail"][0]) for r in docs[4]._.relations} == {(0, 2), (0, 3)}
+
+    # to_disk and spacy.load: the same records, scores included
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert [loaded(doc)._.relations for doc in fresh_docs(examples)] == [doc._.relations for doc in docs]
+    assert loaded.get_pipe("roc_relations").relation_set == pipe.relation_set
+
+    # to_bytes and from_bytes into a pipeline built from the same config
+    from_bytes = load_model_from_config(nlp.config, auto_fill=True).from_bytes(nlp.to_bytes())
+    assert [from_bytes(doc)._.relations for doc in fresh_docs(examples)] == [doc._.relations for doc in docs]
+
+    # nlp.pipe in batches gives what nlp() gives
+    assert_same_relations(list(loaded.pipe(fresh_docs(examples), batch_size=3)), docs)
+
+    # a relation by description alone: a synonym of "drew" (the same name and
+    # descriptions) gets the same label vector, so it takes exactly half of drew's
+    # probability
+    loaded.get_pipe("roc_relations").add_relation("sketched", DESCRIPTIONS["drew"], name="drew")
+    drew = [r for doc in loaded.pipe(fresh_docs(examples)) for r in doc._.relations if r["label"] in ("drew", "sketched")]
+    assert len(drew) == 4
+    for record in drew:
+        other = "sketched" if record["label"] == "drew" else "drew"
+        assert dict(record["alternatives"])[other] == pytest.approx(record["score"], rel=1e-4)
