@@ -47,6 +47,9 @@ class RelationBatch:
     images (List[PIL.Image.Image]): The distinct RGB images of the batch.
     image_index (List[int]): Per doc, the index of its image (-1: text-only).
     relations (RelationSet): The relations to score against.
+    draw (Optional[int]): In training with sampled label texts, the seed of the draw
+        of one text per relation (the parts of a split batch share it); None: drawn
+        with Python's random.
     """
 
     docs: List[Doc]
@@ -54,6 +57,7 @@ class RelationBatch:
     images: List[Any]
     image_index: List[int]
     relations: RelationSet
+    draw: Optional[int] = None
 
     @property
     def n_pairs(self) -> int:

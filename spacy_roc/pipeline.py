@@ -6,6 +6,7 @@ probability the score, and the runner-ups the alternatives. Results are written 
 `doc._.relations`; nothing else on the doc is changed.
 """
 import math
+import random
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
@@ -243,6 +244,7 @@ class RelationRetriever(TrainablePipe):
             return losses
         set_dropout_rate(self.model, drop)
         gold = gold_indices(examples, batch.pairs, self.labels, self.none_label)
+        batch.draw = random.getrandbits(32)  # one draw of label texts for all parts
         for part, start in self._parts(batch):
             logits, backprop = self.model.begin_update(part)
             loss, d_logits = self._loss(gold[start : start + part.n_pairs], logits)
@@ -264,7 +266,7 @@ class RelationRetriever(TrainablePipe):
                 n_pairs += len(batch.pairs[end])
                 end += 1
             docs = slice(start, end)
-            part = RelationBatch(batch.docs[docs], batch.pairs[docs], batch.images, batch.image_index[docs], batch.relations)
+            part = RelationBatch(batch.docs[docs], batch.pairs[docs], batch.images, batch.image_index[docs], batch.relations, batch.draw)
             yield part, first_pair
             start, first_pair = end, first_pair + n_pairs
 

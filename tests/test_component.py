@@ -370,14 +370,14 @@ def test_get_loss_is_cross_entropy(trained):
 
 def test_a_batch_split_by_max_pairs_per_batch_updates_as_one(tiny_bert_dir):
     """A training batch runs in parts of at most max_pairs_per_batch pairs (whole
-    docs) whose gradients add up: one step gives the weights and the loss of the
-    batch run whole."""
+    docs) whose gradients add up, all parts matching each relation by the same drawn
+    label text: one step gives the weights and the loss of the batch run whole."""
     examples = corpus_examples()  # 18 pairs; one doc has 6
     text_encoder = {**model_config(tiny_bert_dir)["text_encoder"], "config_overrides": NO_HF_DROPOUT}
     results = []
     for max_pairs in (4, 256):
         fix_random_seed(0)
-        nlp = make_nlp(tiny_bert_dir, spans_key="entities", max_pairs_per_batch=max_pairs, sample_descriptions=False, text_encoder=text_encoder)
+        nlp = make_nlp(tiny_bert_dir, spans_key="entities", max_pairs_per_batch=max_pairs, sample_descriptions=True, text_encoder=text_encoder)
         initialize_quietly(nlp, examples, DESCRIPTIONS)
         perturb(nlp)
         pipe = nlp.get_pipe("roc_relations")
@@ -406,9 +406,9 @@ def test_sample_descriptions_matches_each_relation_by_one_text_in_training(tiny_
     pipe = nlp.get_pipe("roc_relations")
     calls = []
 
-    def spy(model, relations, sample=False):
+    def spy(model, relations, sample=False, draw=None):
         calls.append(sample)
-        return label_vectors(model, relations, sample)
+        return label_vectors(model, relations, sample, draw)
 
     monkeypatch.setattr(roc_model, "label_vectors", spy)
     pipe.update(examples)
@@ -420,7 +420,9 @@ def test_sample_descriptions_matches_each_relation_by_one_text_in_training(tiny_
 
     relations = RelationSet.from_dict(pipe.relation_set)
     mean = label_vectors(pipe.model, relations)["relation"]
-    draws = [label_vectors(pipe.model, relations, sample=True)["relation"] for _ in range(20)]
+    draws = [label_vectors(pipe.model, relations, sample=True, draw=seed)["relation"] for seed in range(20)]
+    same_seed = label_vectors(pipe.model, relations, sample=True, draw=3)["relation"]
+    assert torch.equal(same_seed, draws[3])
     for row, relation in enumerate(relations.relations):
         texts = torch.stack([text_vector(text) for text in relation.texts])
         assert torch.allclose(mean[row], torch.nn.functional.normalize(texts.sum(0), dim=0), atol=1e-5)

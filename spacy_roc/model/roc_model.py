@@ -260,7 +260,7 @@ def forward(model: Model, batch: RelationBatch, is_train: bool) -> Tuple[Floats2
     _inputs(model)
     states, backprop_states = listener(batch.docs, is_train) if listener is not None else (None, None)
     chunks, backprop_features = featurizer((batch, states), is_train)
-    labels = label_vectors(model, batch.relations, sample=is_train and model.attrs["sample"])
+    labels = label_vectors(model, batch.relations, sample=is_train and model.attrs["sample"], draw=batch.draw)
     if not is_train:
         logits = [network.predict((chunk, labels)) for chunk in chunks]
         return model.ops.xp.concatenate(logits, axis=0), lambda d_logits: batch
@@ -292,11 +292,11 @@ def clear_labels(model: Model) -> None:
     model.attrs["labels"].clear()
 
 
-def label_vectors(model: Model, relations: RelationSet, sample: bool = False) -> Optional[Dict[str, Any]]:
+def label_vectors(model: Model, relations: RelationSet, sample: bool = False, draw: Optional[int] = None) -> Optional[Dict[str, Any]]:
     """The relations' label vectors (see spacy_roc.layers.network.retrieval_scores):
     relation (R, Dt) the normalised mean of each relation's text vectors, or with
-    `sample` one of its texts drawn at random; head_type, tail_type (R, Dt); typed
-    (R,). None with the classifier head."""
+    `sample` one of its texts drawn at random (seeded by `draw`, if given);
+    head_type, tail_type (R, Dt); typed (R,). None with the classifier head."""
     if model.attrs["head"] != "retrieval":
         return None
     from ..layers.network import group_vectors
@@ -305,7 +305,8 @@ def label_vectors(model: Model, relations: RelationSet, sample: bool = False) ->
     parts = {name: xp2torch(getattr(arrays, name), device=texts.device) for name in ("text_relation", "text_part")}
     n = len(relations)
     if sample:
-        rows = [random.choice(r) for r in _rows_by_relation(arrays)]
+        rng = random.Random(draw) if draw is not None else random
+        rows = [rng.choice(r) for r in _rows_by_relation(arrays)]
         relation = texts[xp2torch(model.ops.xp.asarray(rows), device=texts.device)]
     else:
         own = parts["text_part"] == 0
