@@ -5,7 +5,7 @@ model is initialized or loaded.
 """
 from .extensions import install_extensions, make_record, relation_spans
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 install_extensions()
 

@@ -122,7 +122,7 @@ def build_featurizer(pair_encoder: Any, max_pairs_per_batch: int) -> Model:
     features out (one chunk in training; at inference, chunks of at most
     max_pairs_per_batch pairs). Its `attrs["inputs"]` holds the tokenizers and the image
     transform of the network `attrs["inputs_of"]` (the ROC model sets them from its
-    network, after init and after loading)."""
+    network, after init and after loading; neither attr is serialized)."""
     attrs = {"pair_encoder": pair_encoder, "max_pairs": max_pairs_per_batch, "inputs": None, "inputs_of": None}
     return Model("roc_featurizer", featurize_forward, attrs=attrs)
 

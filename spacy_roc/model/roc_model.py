@@ -237,7 +237,7 @@ def _inputs(model: Model) -> Inputs:
     network's (after init, or after a saved network was loaded)."""
     featurizer = model.get_ref("featurizer")
     network = get_network(model)
-    if featurizer.attrs["inputs_of"] == id(network):
+    if featurizer.attrs["inputs_of"] is network:
         return featurizer.attrs["inputs"]
     spec: NetworkSpec = model.attrs["spec"]
     pairs = network.tokenizers["pairs"]
@@ -247,7 +247,7 @@ def _inputs(model: Model) -> Inputs:
         spec.label_max_length,
         make_image_transform(network.data_config) if network.data_config else None,
     )
-    featurizer.attrs.update({"inputs": inputs, "inputs_of": id(network)})
+    featurizer.attrs.update({"inputs": inputs, "inputs_of": network})
     return inputs
 
 
@@ -280,7 +280,7 @@ class LabelCache:
     frozen, so only a new relation set or a new network (a loaded one) changes them."""
 
     def __init__(self) -> None:
-        self.key: Optional[Tuple[RelationSet, int]] = None
+        self.key: Optional[Tuple[RelationSet, Any]] = None
         self.value: Any = None
 
     def clear(self) -> None:
@@ -333,13 +333,12 @@ def _text_vectors(model: Model, relations: RelationSet) -> Tuple[Any, LabelArray
     """The unit vectors (T, Dt) of every label text of a relation set, cached."""
     network = get_network(model)
     cache: LabelCache = model.attrs["labels"]
-    key = (relations, id(network))
-    if cache.key != key:
+    if cache.key is None or cache.key[1] is not network or cache.key[0] != relations:
         inputs = _inputs(model)
         arrays = label_arrays(inputs.label_tokenizer, relations, inputs.label_max_length)
         device = model.get_ref("network").shims[0].device
         ids, mask = (xp2torch(getattr(arrays, name), device=device) for name in ("text_ids", "text_mask"))
-        cache.key, cache.value = key, (network.encode_texts(ids, mask), arrays)
+        cache.key, cache.value = (relations, network), (network.encode_texts(ids, mask), arrays)
     return cache.value
 
 
