@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from conftest import BLANK, fresh_docs, make_doc, solid_image
 from spacy_roc.commands.cli import app
 from spacy_roc.commands.zeroshot import choose_split, entry, heldout_labels
-from spacy_roc.formats.docbin import write_docbin
+from spacy_roc.formats.docbin import read_docbin, write_docbin
 from spacy_roc.formats.fewrel import fewrel_doc, read_fewrel
 
 INSTANCE = {"tokens": ["anna", "drew", "the", "red", "circle"], "h": ["anna", "Q1", [[0]]], "t": ["the red circle", "Q2", [[2, 3, 4]]]}
@@ -73,9 +73,14 @@ def test_heldout_labels_need_two_relations_of_the_file(tmp_path):
 
 def test_blend_cli_saves_the_blend_chosen_on_heldout_relations(trained, tmp_path):
     _, examples, path = trained
-    write_docbin(heldout_docs(["P_made", "P_has"]), tmp_path / "heldout.spacy")
-    srsly.write_json(tmp_path / "relations.json", HELDOUT)
-    args = ["blend", str(path), str(tmp_path / "heldout.spacy"), str(tmp_path / "relations.json"), str(tmp_path / "out"), "--mixes", "0,0.5,1"]
+    # two held-out sets, each with its own descriptions file: pooled for the choice
+    write_docbin(heldout_docs(["P_made"]), tmp_path / "made.spacy")
+    write_docbin(heldout_docs(["P_has"]), tmp_path / "has.spacy")
+    srsly.write_json(tmp_path / "made.json", {k: HELDOUT[k] for k in ("None", "P_made")})
+    srsly.write_json(tmp_path / "has.json", {k: HELDOUT[k] for k in ("P_has", "P_other")})
+    sets = ["--heldout", str(tmp_path / "made.spacy"), "--heldout", str(tmp_path / "has.spacy")]
+    files = ["--relations", str(tmp_path / "made.json"), "--relations", str(tmp_path / "has.json")]
+    args = ["blend", str(path), str(tmp_path / "out"), *sets, *files, "--mixes", "0,0.5,1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     mix = float(result.output.split("Blended with mix ")[1].split()[0])
@@ -86,9 +91,27 @@ def test_blend_cli_saves_the_blend_chosen_on_heldout_relations(trained, tmp_path
     assert blended.cfg["blend"] == mix and blended.relations == expected.relations
     docs = fresh_docs(examples)
     assert (blended.predict([d.copy() for d in docs])[1] == expected.predict([d.copy() for d in docs])[1]).all()
-    # held-out docs with one relation of the file: a coded error, nothing written
-    write_docbin(heldout_docs(["P_made", "P_made"]), tmp_path / "one.spacy")
-    args[2], args[4] = str(tmp_path / "one.spacy"), str(tmp_path / "not_written")
+    # held-out docs of one relation only: a coded error, nothing written
+    args = ["blend", str(path), str(tmp_path / "not_written"), *sets[:2], *files, "--mixes", "0,0.5,1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "ROC_E603" in result.output
     assert not (tmp_path / "not_written").exists()
+
+
+def test_convert_fewrel_cli_leaves_out_the_relations_of_another_file(tmp_path):
+    other = {**INSTANCE, "tokens": ["ben", "owns", "the", "blue", "square"], "t": ["the blue square", "Q3", [[2, 3, 4]]]}
+    (tmp_path / "nyt.json").write_text(json.dumps({"P26": [INSTANCE], "P27": [other, INSTANCE]}), encoding="utf8")
+    (tmp_path / "wiki.json").write_text(json.dumps({"P26": [INSTANCE]}), encoding="utf8")
+    (tmp_path / "names.json").write_text(json.dumps({"P26": ["spouse", "married to"], "P27": ["citizenship", "country of a person"]}), encoding="utf8")
+    args = ["convert", "fewrel", str(tmp_path / "nyt.json"), str(tmp_path / "out.spacy"), "--exclude-relations-of", str(tmp_path / "wiki.json"),
+            "--names", str(tmp_path / "names.json"), "--relations-output", str(tmp_path / "relations.json")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    docs = read_docbin(tmp_path / "out.spacy", BLANK.vocab)
+    assert [[t.text for t in doc] for doc in docs] == [other["tokens"], INSTANCE["tokens"]]
+    assert {r["label"] for doc in docs for r in doc._.relations} == {"P27"}
+    assert srsly.read_json(tmp_path / "relations.json") == {"P27": {"name": "citizenship", "descriptions": ["country of a person"]}}
+    # a relation pid2name.json lacks: a coded error
+    (tmp_path / "names.json").write_text(json.dumps({"P26": ["spouse", "married to"]}), encoding="utf8")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "ROC_E602" in result.output

@@ -12,7 +12,7 @@ import warnings
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple, Type
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 
 import typer
 from wasabi import msg
@@ -236,6 +236,24 @@ def compare_cli(
 
 
 # -- convert prodigy / export prodigy (issue 21) --------------------------------------
+
+
+@convert_app.command("fewrel")
+def convert_fewrel_cli(
+    input_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_nyt.json", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
+    exclude_path: Optional[Path] = typer.Option(None, "--exclude-relations-of", help="Another FewRel JSON whose relations are left out (e.g. val_wiki.json)", exists=True, dir_okay=False),
+    names_path: Optional[Path] = typer.Option(None, "--names", help="pid2name.json: also write the relations' names and descriptions", exists=True, dir_okay=False),
+    relations_path: Optional[Path] = typer.Option(None, "--relations-output", help="Descriptions JSON to write (with --names)", dir_okay=False),
+) -> None:
+    """Convert a FewRel file to .spacy (one doc per sentence, its gold pair recorded),
+    and with --names write its relations as a descriptions file."""
+    from ..formats.fewrel import convert_fewrel, read_fewrel
+
+    with _fails_as("Conversion failed"):
+        exclude = list(read_fewrel(exclude_path)) if exclude_path is not None else []
+        stats = convert_fewrel(input_path, output_path, exclude, names_path, relations_path)
+    msg.good(f"Wrote {stats['n_docs']} docs of {stats['n_relations']} relations to {output_path}")
 
 
 @convert_app.command("prodigy")
@@ -503,35 +521,6 @@ def zeroshot_transfer_cli(
     msg.table(rows, header=header, aligns=("l", *("r" for _ in header[1:])), divider=True)
 
 
-@app.command("blend")
-@_fails_as("Blend failed")
-def blend_cli(
-    model: str = typer.Argument(..., help="A trained pipeline"),
-    heldout_path: Path = typer.Argument(..., help=".spacy docs with gold pairs of relations the pipeline was not trained on", exists=True, dir_okay=False),
-    relations_path: Path = typer.Argument(..., help="Descriptions JSON of the held-out relations (the pairs with these labels are classified among them)", exists=True, dir_okay=False),
-    output_path: Path = typer.Argument(..., help="Folder for the blended pipeline", file_okay=False),
-    mixes: str = typer.Option("0,0.25,0.5,0.75,1", "--mixes", help="Comma-separated mixes to try (1: the trained weights, 0: the pretrained ones)"),
-) -> None:
-    """Blend a trained pipeline with its pretrained text encoder (WiSE-FT), choosing
-    the mix on relations held out of training: their gold pairs are classified among
-    them by description alone, and the mix with the best macro-F1 is saved."""
-    import srsly
-
-    from ..formats.docbin import read_docbin
-    from .evaluate import load_pipeline
-    from .zeroshot import choose_mix, heldout_labels
-
-    nlp = load_pipeline(model, -1)
-    docs = read_docbin(heldout_path, nlp.vocab)
-    relations = srsly.read_json(relations_path)
-    labels = heldout_labels(docs, relations, nlp.get_pipe("roc_relations").none_label, heldout_path)
-    mix, scores = choose_mix(nlp, docs, labels, relations, [float(m) for m in mixes.split(",")])
-    nlp.get_pipe("roc_relations").blend(mix)
-    nlp.to_disk(output_path)
-    msg.table([(f"{m:g}", f"{f:.1f}") for m, f in scores.items()], header=("mix", "held-out macro-F1"), aligns=("r", "r"), divider=True)
-    msg.good(f"Blended with mix {mix:g} ({len(labels)} held-out relations); saved to {output_path}")
-
-
 @zeroshot_app.command("table")
 @_fails_as("Zero-shot table failed")
 def zeroshot_table_cli(
@@ -554,6 +543,33 @@ def zeroshot_table_cli(
         msg.good(f"Wrote the table to {output_path}")
 
 
+@app.command("blend")
+@_fails_as("Blend failed")
+def blend_cli(
+    model: str = typer.Argument(..., help="A trained pipeline"),
+    output_path: Path = typer.Argument(..., help="Folder for the blended pipeline", file_okay=False),
+    heldout_paths: List[Path] = typer.Option(..., "--heldout", help=".spacy docs with gold pairs of relations the pipeline was not trained on (repeatable)", exists=True, dir_okay=False),
+    relations_paths: List[Path] = typer.Option(..., "--relations", help="Descriptions JSON of the held-out relations (repeatable): the pairs with these labels are classified among them", exists=True, dir_okay=False),
+    mixes: str = typer.Option("0,0.25,0.5,0.75,1", "--mixes", help="Comma-separated mixes to try (1: the trained weights, 0: the pretrained ones)"),
+) -> None:
+    """Blend a trained pipeline with its pretrained text encoder (WiSE-FT), choosing
+    the mix on relations held out of training: their gold pairs are classified among
+    them by description alone, and the mix with the best macro-F1 is saved."""
+    import srsly
+
+    from ..formats.docbin import read_docbin
+    from .evaluate import load_pipeline
+    from .zeroshot import choose_mix, heldout_labels
+
+    nlp = load_pipeline(model, -1)
+    docs = [doc for path in heldout_paths for doc in read_docbin(path, nlp.vocab)]
+    relations = {label: entry for path in relations_paths for label, entry in srsly.read_json(path).items()}
+    labels = heldout_labels(docs, relations, nlp.get_pipe("roc_relations").none_label, ", ".join(map(str, heldout_paths)))
+    mix, scores = choose_mix(nlp, docs, labels, relations, [float(m) for m in mixes.split(",")])
+    nlp.get_pipe("roc_relations").blend(mix)
+    nlp.to_disk(output_path)
+    msg.table([(f"{m:g}", f"{f:.1f}") for m, f in scores.items()], header=("mix", "held-out macro-F1"), aligns=("r", "r"), divider=True)
+    msg.good(f"Blended with mix {mix:g} ({len(labels)} held-out relations); saved to {output_path}")
 
 
 def main() -> None:

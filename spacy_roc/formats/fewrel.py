@@ -6,11 +6,15 @@ the first is used). `pid2name.json` gives each relation id `[name, description]`
 
 Output: one Doc per instance, words = the tokens; head and tail go into the span
 group "entities" with the label "ENTITY" (FewRel gives no entity types), and
-`doc._.relations` holds the head -> tail record with the relation id as its label.
+`doc._.relations` holds the head -> tail record with the relation id as its label;
+and, from pid2name.json, a descriptions file of the relations (name and Wikidata
+description). `python -m spacy_roc convert fewrel` writes both.
 """
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
+
+import srsly
 
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
@@ -18,6 +22,7 @@ from spacy.vocab import Vocab
 from ..errors import Errors
 from ..extensions import install_extensions, make_record
 from .codec import ENTITY_LABEL, SPANS_KEY
+from .docbin import write_docbin
 
 Instance = Dict[str, object]
 
@@ -37,12 +42,50 @@ def read_fewrel(path: Union[str, Path]) -> Dict[str, List[Instance]]:
     return data
 
 
-def read_relation_names(path: Union[str, Path]) -> Dict[str, Tuple[str, str]]:
-    """(name, description) of each Wikidata relation id, from pid2name.json."""
+def relation_entries(path: Union[str, Path], labels: Sequence[str]) -> Dict[str, Dict[str, object]]:
+    """The descriptions-file entries {"name", "descriptions"} of relation ids, from a
+    pid2name.json (Wikidata name and description of each id; ROC_E602 for a missing id).
+
+    path (Union[str, Path]): pid2name.json.
+    labels (Sequence[str]): The relation ids.
+    RETURNS (Dict[str, Dict[str, object]]): An entry per id, in the given order.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(Errors.ROC_E102.format(path=path))
-    return {pid: (entry[0], entry[1]) for pid, entry in json.loads(path.read_text(encoding="utf8")).items()}
+    names = json.loads(path.read_text(encoding="utf8"))
+    missing = [label for label in labels if label not in names]
+    if missing:
+        raise ValueError(Errors.ROC_E602.format(label=missing[0]))
+    return {label: {"name": names[label][0], "descriptions": [names[label][1]]} for label in labels}
+
+
+def convert_fewrel(
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    exclude: Sequence[str] = (),
+    names_path: Optional[Union[str, Path]] = None,
+    relations_path: Optional[Union[str, Path]] = None,
+) -> Dict[str, int]:
+    """Write the instances of a FewRel file as a .spacy file (one doc each), leaving out
+    the relations in `exclude`; with a pid2name.json, also the relations' entries.
+
+    input_path (Union[str, Path]): e.g. val_nyt.json.
+    output_path (Union[str, Path]): The .spacy file.
+    exclude (Sequence[str]): Relation ids to leave out.
+    names_path (Optional[Union[str, Path]]): pid2name.json, for the relations file.
+    relations_path (Optional[Union[str, Path]]): Where to write the relations file.
+    RETURNS (Dict[str, int]): n_docs and n_relations.
+    """
+    data = read_fewrel(input_path)
+    labels = [label for label in data if label not in set(exclude)]
+    vocab = Vocab()
+    docs = [fewrel_doc(vocab, instance, label) for label in labels for instance in data[label]]
+    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+    write_docbin(docs, Path(output_path))
+    if names_path is not None and relations_path is not None:
+        srsly.write_json(relations_path, relation_entries(names_path, labels))
+    return {"n_docs": len(docs), "n_relations": len(labels)}
 
 
 def fewrel_doc(vocab: Vocab, instance: Instance, label: str) -> Doc:
