@@ -121,6 +121,15 @@ def _warn_skipped(errors: Any, shown: int = 20) -> None:
         msg.warn(f"... and {len(errors) - shown} more skipped line(s)")
 
 
+def _print_table(table: str, output_path: Optional[Path]) -> None:
+    """Print a Markdown table, and write it to output_path if one is given."""
+    print(table)
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(table, encoding="utf8")
+        msg.good(f"Wrote the table to {output_path}")
+
+
 @app.command("demo")
 def demo_cli(
     output_dir: Path = typer.Argument(..., help="Output folder", file_okay=False),
@@ -228,11 +237,7 @@ def compare_cli(
     with _fails_as("Nothing to compare"):
         runs = collect_runs(metrics_root)
     table = comparison_table(summarize_runs(runs), [r for r in order.split(",") if r])
-    print(table)
-    if output_path is not None:
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        output_path.write_text(table, encoding="utf8")
-        msg.good(f"Wrote the comparison to {output_path}")
+    _print_table(table, output_path)
 
 
 # -- convert prodigy / export prodigy (issue 21) --------------------------------------
@@ -536,11 +541,7 @@ def zeroshot_table_cli(
     if not results:
         msg.fail("No splits", f"no m{{m}}_seed{{n}}/metrics.json under {output_dir}", exits=1)
     table = comparison_table(results)
-    print(table)
-    if output_path is not None:
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        output_path.write_text(table, encoding="utf8")
-        msg.good(f"Wrote the table to {output_path}")
+    _print_table(table, output_path)
 
 
 @app.command("blend")
