@@ -73,6 +73,20 @@ def test_long_texts_keep_both_markers(tokenizer, gap):
     assert tokens[enc.head_span[0] : enc.head_span[1] + 1] == ["anna"]
 
 
+
+def test_nested_spans_in_a_long_text_keep_each_wordpiece_once(tokenizer):
+    # the head inside the tail, both far into a text longer than the window: one window
+    # from the tail's marker, so the head's marker and mention are not kept twice
+    words = ["the"] * 60 + ["anna", "drew", "red", "circle", "and", "ben"]
+    doc = BLANK(" ".join(words))
+    pt = PairTokenizer(tokenizer, 16)
+    head, tail = Span(doc, 62, 63, "SHAPE"), Span(doc, 60, 65, "PERSON")
+    enc = pt.encode(pt.doc_pieces(doc), head, tail)
+    tokens = decode(tokenizer, enc.input_ids)
+    assert tokens == ["[CLS]", "#", "^", "person", "^", "anna", "drew", "@", "*", "shape", "*", "red", "@", "circle", "and", "[SEP]"]
+    assert (enc.head_marker, enc.head_span, enc.tail_marker, enc.tail_span) == (7, (11, 11), 1, (5, 13))  # the closing marker falls outside: clamped to the last kept wordpiece
+
+
 def test_max_length_too_small(tokenizer):
     with pytest.raises(ValueError, match=r"\[ROC_E020\]"):
         PairTokenizer(tokenizer, 8)

@@ -146,7 +146,9 @@ def window_segments(length: int, blocks: Sequence[Sequence[int]], budget: int) -
     """The part of a text of `length` wordpieces that is kept so that two blocks
     ([first, last] positions, e.g. a head and a tail) survive in `budget` wordpieces:
     all of it if it fits, else a window centred on both blocks, else (too far apart for
-    one window) a window around each.
+    one window) a window around each; if the second block starts inside the first's
+    window (nested or overlapping mentions), one window from there, so no wordpiece
+    is kept twice.
 
     RETURNS (List[Tuple[int, int]]): (start, end) segments, end exclusive, in order.
     """
@@ -161,6 +163,9 @@ def window_segments(length: int, blocks: Sequence[Sequence[int]], budget: int) -
     size_a = budget // 2
     size_b = budget - size_a
     start_a = max(0, first[0] - max(0, size_a - (first[1] - first[0] + 1)) // 2)
+    if second[0] < start_a + size_a:  # nested or overlapping blocks: one window from the first
+        start = min(start_a, length - budget)
+        return [(start, start + budget)]
     start_b = max(start_a + size_a, second[0] - max(0, size_b - (second[1] - second[0] + 1)) // 2)
     start_b = min(start_b, second[0])
     return [(start_a, min(start_a + size_a, length)), (start_b, min(start_b + size_b, length))]
