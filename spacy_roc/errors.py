@@ -315,6 +315,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "The held-out data {path} labels pairs with {found} of the relations file's "
         "relations: a blend is chosen by classifying pairs among at least two of them."
     )
+    ROC_E604 = "A names file (pid2name.json) and a relations output go together: give both or neither."
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
         "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "

@@ -73,7 +73,6 @@ def test_long_texts_keep_both_markers(tokenizer, gap):
     assert tokens[enc.head_span[0] : enc.head_span[1] + 1] == ["anna"]
 
 
-
 def test_nested_spans_in_a_long_text_keep_each_wordpiece_once(tokenizer):
     # the head inside the tail, both far into a text longer than the window: one window
     # from the tail's marker, so the head's marker and mention are not kept twice

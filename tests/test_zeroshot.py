@@ -115,3 +115,14 @@ def test_convert_fewrel_cli_leaves_out_the_relations_of_another_file(tmp_path):
     (tmp_path / "names.json").write_text(json.dumps({"P26": ["spouse", "married to"]}), encoding="utf8")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "ROC_E602" in result.output
+    # a pid2name entry that is not [name, description]: a coded error
+    (tmp_path / "names.json").write_text(json.dumps({"P27": ["citizenship"]}), encoding="utf8")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "ROC_E600" in result.output and "'P27'" in result.output
+    # names without a relations output (or the reverse): a coded error, nothing written
+    args[3] = str(tmp_path / "not_written.spacy")
+    for dropped in ("--names", "--relations-output"):
+        at = args.index(dropped)
+        result = CliRunner().invoke(app, args[:at] + args[at + 2 :])
+        assert result.exit_code == 1 and "ROC_E604" in result.output
+        assert not (tmp_path / "not_written.spacy").exists()

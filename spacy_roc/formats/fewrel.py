@@ -33,12 +33,18 @@ def read_fewrel(path: Union[str, Path]) -> Dict[str, List[Instance]]:
     path (Union[str, Path]): e.g. val_wiki.json.
     RETURNS (Dict[str, List[Instance]]): Instances by relation id.
     """
+    return _read_object(path, "{relation: [instances]}")
+
+
+def _read_object(path: Union[str, Path], shape: str) -> Dict[str, object]:
+    """A FewRel JSON file that holds an object (ROC_E102 if missing, ROC_E600 if not
+    an object)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(Errors.ROC_E102.format(path=path))
     data = json.loads(path.read_text(encoding="utf8"))
     if not isinstance(data, dict):
-        raise ValueError(Errors.ROC_E600.format(path=path, reason="not a JSON object {relation: [instances]}"))
+        raise ValueError(Errors.ROC_E600.format(path=path, reason=f"not a JSON object {shape}"))
     return data
 
 
@@ -50,13 +56,14 @@ def relation_entries(path: Union[str, Path], labels: Sequence[str]) -> Dict[str,
     labels (Sequence[str]): The relation ids.
     RETURNS (Dict[str, Dict[str, object]]): An entry per id, in the given order.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(Errors.ROC_E102.format(path=path))
-    names = json.loads(path.read_text(encoding="utf8"))
+    names = _read_object(path, "{relation: [name, description]}")
     missing = [label for label in labels if label not in names]
     if missing:
         raise ValueError(Errors.ROC_E602.format(label=missing[0]))
+    for label in labels:
+        entry = names[label]
+        if not (isinstance(entry, list) and len(entry) >= 2 and all(isinstance(text, str) for text in entry[:2])):
+            raise ValueError(Errors.ROC_E600.format(path=path, reason=f"{label!r} is not [name, description]"))
     return {label: {"name": names[label][0], "descriptions": [names[label][1]]} for label in labels}
 
 
@@ -74,11 +81,15 @@ def convert_fewrel(
     output_path (Union[str, Path]): The .spacy file.
     exclude (Sequence[str]): Relation ids to leave out.
     names_path (Optional[Union[str, Path]]): pid2name.json, for the relations file.
-    relations_path (Optional[Union[str, Path]]): Where to write the relations file.
+    relations_path (Optional[Union[str, Path]]): Where to write the relations file
+        (with names_path, and only with it: ROC_E604).
     RETURNS (Dict[str, int]): n_docs and n_relations.
     """
+    if (names_path is None) != (relations_path is None):
+        raise ValueError(Errors.ROC_E604)
     data = read_fewrel(input_path)
-    labels = [label for label in data if label not in set(exclude)]
+    excluded = set(exclude)
+    labels = [label for label in data if label not in excluded]
     vocab = Vocab()
     docs = [fewrel_doc(vocab, instance, label) for label in labels for instance in data[label]]
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
