@@ -451,7 +451,9 @@ def visualize_cli(
     summary = f"{counts['n_docs']} docs, {counts['n_predicted']} predicted relations"
     if counts["n_gold"] or counts["n_mismatches"]:
         summary += f", {counts['n_gold']} gold, {counts['n_mismatches']} mismatches"
-    msg.good(f"Wrote {output_path} ({summary})")
+    # the counts before the path: wasabi wraps at the terminal width, and a long path
+    # would split them
+    msg.good(f"Wrote {summary} to {output_path}")
 
 
 # -- zeroshot (issue 20) ---------------------------------------------------------------
