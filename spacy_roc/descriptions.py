@@ -20,6 +20,8 @@ either a list of descriptions, or an object:
   side takes; they are matched against the pair's entities (see `type_weight` of
   `spacy_roc.ROCModel.v2`).
 """
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
@@ -63,6 +65,13 @@ class Relation:
     def to_json(self) -> Dict[str, Any]:
         """The entry of a descriptions file (JSON-safe)."""
         return {field: list(value) if isinstance(value, tuple) else value for field, value in asdict(self).items()}
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of all its texts: the component records it for each relation it was
+        trained with, so a relation whose texts changed counts as new."""
+        text = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf8")).hexdigest()[:16]
 
 
 def make_relation(

@@ -116,25 +116,40 @@ def listed_pairs(doc: Doc, listed: Iterable[Sequence[Sequence[int]]], entities: 
     return pairs
 
 
-def scan_relations(
-    examples: Iterable[Example], spans_key: Optional[str], none_label: str
-) -> Tuple[Set[str], Set[Tuple[str, str]]]:
-    """The relation labels of the gold data, and the (head type, tail type) pairs
-    seen with a relation other than none_label (ROC_E015 for a malformed record).
+@dataclass
+class TrainingScan:
+    """What the component learns from its training data at `initialize`.
+
+    labels (Set[str]): The relation labels of the gold records.
+    type_pairs (Set[Tuple[str, str]]): The (head type, tail type) pairs seen with a
+        relation other than the no-relation label.
+    entity_types (Set[str]): The labels of all entities.
+    """
+
+    labels: Set[str]
+    type_pairs: Set[Tuple[str, str]]
+    entity_types: Set[str]
+
+
+def scan_relations(examples: Iterable[Example], spans_key: Optional[str], none_label: str) -> TrainingScan:
+    """The relation labels, entity-type pairs and entity types of the gold data
+    (ROC_E015 for a malformed record).
 
     examples (Iterable[Example]): Examples with gold relations on the reference.
     spans_key (Optional[str]): Span group with the entities; None: doc.ents.
     none_label (str): The no-relation label.
-    RETURNS (Tuple[Set[str], Set[Tuple[str, str]]]): Labels and entity-type pairs.
+    RETURNS (TrainingScan): What was seen.
     """
     labels: Set[str] = set()
     type_pairs: Set[Tuple[str, str]] = set()
+    entity_types: Set[str] = set()
     for example in examples:
         doc = example.reference
         types = {(s.start, s.end): s.label_ for s in entity_spans(doc, spans_key)}
+        entity_types.update(types.values())
         for record in doc._.relations:
             head, tail = validate_record(doc, record)
             labels.add(record["label"])
             if record["label"] != none_label:
                 type_pairs.add((types.get(head, ""), types.get(tail, "")))
-    return labels, type_pairs
+    return TrainingScan(labels, type_pairs, entity_types)

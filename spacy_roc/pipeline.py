@@ -113,7 +113,9 @@ class RelationRetriever(TrainablePipe):
         self.none_label, self.spans_key = none_label, spans_key
         self.images = ImageReader(on_missing_image)
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"relations": {}, "type_pairs": [], "none_label": none_label}
+        self.cfg: Dict[str, Any] = {
+            "relations": {}, "trained": {}, "type_pairs": [], "entity_types": [], "none_label": none_label
+        }
 
     @property
     def threshold(self) -> float:
@@ -304,11 +306,13 @@ class RelationRetriever(TrainablePipe):
         relations, and load the pretrained encoders."""
         validate_get_examples(get_examples, "RelationRetriever.initialize")
         given = load_relations(descriptions, self.none_label) if descriptions is not None else {}
-        seen_labels, type_pairs = scan_relations(get_examples(), self.spans_key, self.none_label)
-        relations = complete_relations(given, seen_labels, self.none_label)
+        seen = scan_relations(get_examples(), self.spans_key, self.none_label)
+        relations = complete_relations(given, seen.labels, self.none_label)
         self.cfg["relations"] = {label: relation.to_json() for label, relation in relations.items()}
-        self.cfg["type_pairs"] = sorted([list(p) for p in type_pairs])
-        if seen_labels <= {self.none_label}:
+        self.cfg["trained"] = {label: relation.fingerprint for label, relation in relations.items()}
+        self.cfg["type_pairs"] = sorted([list(p) for p in seen.type_pairs])
+        self.cfg["entity_types"] = sorted(seen.entity_types)
+        if seen.labels <= {self.none_label}:
             warn(Warnings.ROC_W008.format(none_label=self.none_label))
         self.model.initialize(X=RelationBatch([], [], [], [], RelationSet.from_dict(relations)))
 

@@ -54,7 +54,8 @@ def marked_words(doc, head, tail):
 
 def bare_scores(bert_dir, docs, pairs, relations, marked):
     """(1 - 2a) cos(pooled text, relation) + a cos(head mention, head types) + a
-    cos(tail mention, tail types), with the bare encoder."""
+    cos(tail mention, tail types), with the bare encoder; an untyped relation's type
+    terms are the best of the typed relations'."""
     tokenizer, model = AutoTokenizer.from_pretrained(bert_dir), AutoModel.from_pretrained(bert_dir).eval()
     rel = torch.stack([unit_mean(model, tokenizer, [r.name, *r.descriptions, *r.aliases]) for r in relations.relations])
     rows = []
@@ -68,15 +69,18 @@ def bare_scores(bert_dir, docs, pairs, relations, marked):
             word_ids = batch.word_ids(0)
             entities = [states[0, [j for j, w in enumerate(word_ids) if w is not None and s <= w < e]].mean(0) for s, e in mentions]
             context = F.normalize(pooled[0], dim=-1) @ rel.t()
+            typed = [r for r in relations.relations if r.typed]
+            head_match = {r: F.normalize(entities[0], dim=-1) @ unit_mean(model, tokenizer, r.head_types) for r in typed}
+            tail_match = {r: F.normalize(entities[1], dim=-1) @ unit_mean(model, tokenizer, r.tail_types) for r in typed}
             row = []
             for r, relation in enumerate(relations.relations):
-                if relation.typed:
-                    head_type = unit_mean(model, tokenizer, relation.head_types)
-                    tail_type = unit_mean(model, tokenizer, relation.tail_types)
-                    types = F.normalize(entities[0], dim=-1) @ head_type + F.normalize(entities[1], dim=-1) @ tail_type
-                    row.append((1 - 2 * TYPE_WEIGHT) * context[r] + TYPE_WEIGHT * types)
-                else:
+                if not typed:
                     row.append(context[r])
+                    continue
+                # an untyped relation takes any entity: the best match of the typed ones
+                head = head_match[relation] if relation.typed else max(head_match.values())
+                tail = tail_match[relation] if relation.typed else max(tail_match.values())
+                row.append((1 - 2 * TYPE_WEIGHT) * context[r] + TYPE_WEIGHT * (head + tail))
             rows.append(torch.stack(row))
     return torch.stack(rows).numpy()
 

@@ -6,7 +6,9 @@ Retrieval score of a pair against a relation, with a = `type_weight`:
     (1 - 2a) cos(query, relation) + a cos(head, head types) + a cos(tail, tail types)
 
 (RE-Matching's split into context and entity-type matching). A relation that names no
-entity types scores its context term in their place. The logits are a learnt scale
+entity types takes any entity: its type terms are the pair's best type match among
+the relations that name them (one scale for typed and untyped relations); when no
+relation names types, the score is the context cosine. The logits are a learnt scale
 times the score.
 
 Shapes: P pairs, T label texts, Lt wordpieces per text, R relations, Dt width.
@@ -59,12 +61,22 @@ def retrieval_scores(pairs: PairVectors, labels: Dict[str, Tensor], type_weight:
     labels: relation, head_type, tail_type (R, Dt) unit vectors and typed (R,) bool.
     RETURNS (Tensor): (P, R)."""
     context = F.normalize(pairs.query, dim=-1) @ labels["relation"].t()  # (P, R)
-    if type_weight == 0.0:
+    typed = labels["typed"]  # (R,)
+    if type_weight == 0.0 or not bool(typed.any()):
         return context
-    typed = labels["typed"].unsqueeze(0)  # (1, R)
-    head = torch.where(typed, F.normalize(pairs.head.float(), dim=-1) @ labels["head_type"].t(), context)
-    tail = torch.where(typed, F.normalize(pairs.tail.float(), dim=-1) @ labels["tail_type"].t(), context)
+    head = type_match(pairs.head, labels["head_type"], typed)  # (P, R)
+    tail = type_match(pairs.tail, labels["tail_type"], typed)  # (P, R)
     return (1.0 - 2.0 * type_weight) * context + type_weight * (head + tail)
+
+
+def type_match(entities: Tensor, types: Tensor, typed: Tensor) -> Tensor:
+    """The cosine of each pair's entity (P, Dt) with each relation's type vector
+    (R, Dt). A relation that names no types takes any entity: its term is the pair's
+    best match among the typed relations, so typed and untyped relations are scored
+    on one scale (typed (R,) has at least one True). RETURNS (Tensor): (P, R)."""
+    match = F.normalize(entities.float(), dim=-1) @ types.t()  # (P, R)
+    best = match.masked_fill(~typed.unsqueeze(0), float("-inf")).max(dim=1, keepdim=True).values  # (P, 1)
+    return torch.where(typed.unsqueeze(0), match, best)
 
 
 class ROCNetwork(nn.Module):

@@ -3,11 +3,12 @@
 Model[RelationBatch, Floats2d]: docs with their candidate pairs, images and relation
 set go in; logits (n_pairs, n_relations) come out.
 
-    [listener] -> featurizer -> network (PyTorchWrapper_v3)
+    [listener] -> featurizer -> network (a PyTorchWrapper_v3, see shim.py)
 
 - The featurizer (`featurize.py`) turns the batch into the pair encoder's typed
   arrays; the wrapper's `convert_inputs` only moves them to torch and to the device.
-- The network (`spacy_roc.layers.network.ROCNetwork`) holds the pair encoder and the
+- The network (`spacy_roc.layers.network.ROCNetwork`), wrapped by `shim.py` (thinc's
+  PyTorchWrapper_v3 with an optimizer step in place), holds the pair encoder and the
   frozen label encoder; it carries its Hugging Face tokenizers and timm data config,
   and `serialize_network` saves each Hugging Face model with its tokenizer, the timm
   name, kwargs and data config, and the weights, so a saved pipeline is rebuilt
@@ -29,7 +30,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import srsly
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from ..errors import Errors, Warnings, warn
@@ -38,6 +39,7 @@ from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_
 from .featurize import Features, Inputs, LabelArrays, build_featurizer, label_arrays
 from .markers import PairTokenizer
 from .pair_encoders import ModuleParts, PairEncoder
+from .shim import torch_wrapper
 
 HEADS = ("retrieval", "classifier")
 
@@ -135,12 +137,8 @@ def build_roc_model(
         pair_encoder, None if listener else text_encoder, image_encoder, relation_encoder,
         grounding is not None, head, max(0, fusion_layers), type_weight, temperature, bf16,
     )
-    network = PyTorchWrapper_v3(
-        None,
-        convert_inputs=convert_inputs,
-        convert_outputs=convert_outputs,
-        serialize_model=partial(serialize_network, spec),
-        deserialize_model=partial(deserialize_network, spec),
+    network = torch_wrapper(
+        convert_inputs, convert_outputs, partial(serialize_network, spec), partial(deserialize_network, spec)
     )
     network.attrs["dropout_rate"] = 0.0
     featurizer = build_featurizer(pair_encoder, max_pairs_per_batch)
