@@ -58,6 +58,12 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Span(doc, start, end, label=\"PERSON\"): setting span.label_ on a span read "
         "back from doc.spans changes a copy."
     )
+    ROC_W012 = (
+        "{n} relation(s) are new to the model (added after training, or their texts "
+        "changed), but its pair encoder (spacy_roc.EntityPooling.v1, on a shared "
+        "transformer that trains) has no pretrained pass to score them with: they are "
+        "scored by the trained model, like the trained relations."
+    )
     # -- descriptions expand: ROC_W300-W309
     ROC_W300 = (
         "The LLM '{model}' was not called: its API key is missing ({reason}). Relation "
@@ -313,9 +319,11 @@ class Errors(metaclass=ErrorsWithCodes):
     ROC_E602 = "Relation {label!r} has no entry in the relations file."
     ROC_E603 = (
         "The held-out data {path} labels pairs with {found} of the relations file's "
-        "relations: a blend is chosen by classifying pairs among at least two of them."
+        "relations the model does not know: choosing on held-out relations needs pairs "
+        "of at least two of them."
     )
     ROC_E604 = "A names file (pid2name.json) and a relations output go together: give both or neither."
+    ROC_E605 = "The GZSL metric must be one of {metrics}, not {value!r}."
     ROC_E100 = (
         "Malformed MNRE line {line_no} in {path}: {reason}. Each line must be a Python "
         "dict literal with keys 'token', 'h', 't', 'img_id' and 'relation'. Pass "
@@ -337,7 +345,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "type_weight must be in [0, 0.5) (the context term keeps 1 - 2 * type_weight of "
         "the score), not {value!r}."
     )
-    ROC_E042 = "A blend's mix must be in [0, 1] (1: the trained weights, 0: the pretrained ones), not {value!r}."
+    ROC_E043 = (
+        "gamma (the calibration of trained against new relations) must be a finite "
+        "number, not {value!r}."
+    )
     ROC_E026 = "Unknown description variant {value!r}; use one of {variants}."
     ROC_E200 = (
         "The pipeline has no roc_relations component (pipeline: {pipe_names}); it "

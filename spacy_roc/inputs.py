@@ -22,20 +22,33 @@ class RelationSet:
 
     labels (Tuple[str, ...]): The labels, the no-relation label first.
     relations (Tuple[Relation, ...]): The relation of each label.
+    new (Tuple[bool, ...]): Per label, whether the relation is new to the model (not
+        trained with these texts): the model scores it with its pretrained encoder.
+        Empty: none is new.
     """
 
     labels: Tuple[str, ...]
     relations: Tuple[Relation, ...]
+    new: Tuple[bool, ...] = ()
 
     @classmethod
-    def from_dict(cls, relations: Dict[str, Relation]) -> "RelationSet":
+    def from_dict(cls, relations: Dict[str, Relation], trained: Optional[Dict[str, str]] = None) -> "RelationSet":
+        """The relation set of {label: Relation}; `trained` ({label: fingerprint} of
+        the relations the model was trained with; None: all of them) tells which are
+        new."""
         if not relations:
             raise ValueError(Errors.ROC_E018)
         labels = tuple(relations)
-        return cls(labels, tuple(relations[label] for label in labels))
+        new = () if trained is None else tuple(trained.get(label) != relations[label].fingerprint for label in labels)
+        return cls(labels, tuple(relations[label] for label in labels), new if any(new) else ())
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def new_mask(self) -> Tuple[bool, ...]:
+        """Per label, whether it is new (see `new`), all False if none is."""
+        return self.new or (False,) * len(self.labels)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .alignment import gold_indices
 from .extensions import install_extensions, predicted_records
 from .images import ImageReader
 from .inputs import RelationBatch, RelationSet, candidate_pairs, scan_relations
-from .model.roc_model import blend, is_initialized, use_params
+from .model.roc_model import is_initialized, use_params
 
 default_model_config = """
 [model]
@@ -114,7 +114,7 @@ class RelationRetriever(TrainablePipe):
         self.images = ImageReader(on_missing_image)
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {
-            "relations": {}, "trained": {}, "type_pairs": [], "entity_types": [], "none_label": none_label
+            "relations": {}, "trained": None, "type_pairs": [], "entity_types": [], "none_label": none_label
         }
 
     @property
@@ -185,13 +185,33 @@ class RelationRetriever(TrainablePipe):
         self.add_relation(label, [label_as_description(label, self.none_label)])
         return 1
 
-    def blend(self, mix: float) -> None:
-        """Blend the trained weights with the pretrained text encoder's (WiSE-FT):
-        `mix` = 1 keeps them, 0 gives the untrained model (see the README, "Relations
-        by description"). Choose `mix` on relations held out of training, e.g. with
-        `python -m spacy_roc blend`."""
-        blend(self.model, mix)
-        self.cfg["blend"] = self.cfg.get("blend", 1.0) * mix
+    @property
+    def gamma(self) -> float:
+        """The calibration of trained against new relations (calibrated stacking,
+        Chao et al. 2016): subtracted from the trained relations' logits when new
+        relations are offered with them. 0 until `python -m spacy_roc calibrate`
+        chooses it; stored in cfg["gamma"]."""
+        return float(self.cfg.get("gamma", 0.0))
+
+    @gamma.setter
+    def gamma(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(Errors.ROC_E043.format(value=value))
+        self.cfg["gamma"] = float(value)
+
+    @property
+    def new_relations(self) -> Tuple[str, ...]:
+        """The labels of the relations new to the model: added after training, or
+        whose texts changed since (see cfg["trained"]). The model scores them with its
+        pretrained encoder, as an untrained model would."""
+        relations = RelationSet.from_dict(self.relation_set, self.cfg.get("trained"))
+        return tuple(label for label, new in zip(relations.labels, relations.new_mask) if new)
+
+    def _record_trained(self) -> None:
+        """Record the current relations as trained (label: fingerprint of its texts)."""
+        trained = self.cfg.get("trained") or {}
+        trained.update({label: relation.fingerprint for label, relation in self.relation_set.items()})
+        self.cfg["trained"] = trained
 
     def _require_open_set(self) -> None:
         """The classifier head has one output per label: its label set is fixed."""
@@ -206,7 +226,10 @@ class RelationRetriever(TrainablePipe):
         pairs = candidate_pairs(docs, self.candidates, self.spans_key, type_pairs)
         wanted = [bool(doc_pairs) and self.model.attrs["uses_images"] for doc_pairs in pairs]
         images, image_index = self.images.read(docs, wanted)
-        return RelationBatch(docs, pairs, images, image_index, RelationSet.from_dict(self.relation_set))
+        relations = RelationSet.from_dict(self.relation_set, self.cfg.get("trained"))
+        if relations.new and not self.model.attrs["routes_new"]:
+            warn(Warnings.ROC_W012.format(n=sum(relations.new)))
+        return RelationBatch(docs, pairs, images, image_index, relations)
 
     def predict(self, docs: Iterable[Doc]) -> Scores:
         """Score the candidate pairs of a batch of docs.
@@ -217,7 +240,16 @@ class RelationRetriever(TrainablePipe):
         n_bad = int((~self.model.ops.xp.isfinite(logits).all(axis=-1)).sum())
         if n_bad:
             raise ValueError(Errors.ROC_E028.format(n_bad=n_bad, n_pairs=batch.n_pairs))
-        return batch.pairs, self.model.ops.softmax(logits)
+        return batch.pairs, self.model.ops.softmax(self._calibrated(logits, batch.relations))
+
+    def _calibrated(self, logits: Floats2d, relations: RelationSet) -> Floats2d:
+        """Calibrated stacking: gamma subtracted from the trained relations' logits
+        when new relations are offered with them (a shift of all of them would not
+        change the probabilities)."""
+        if not relations.new or all(relations.new) or self.gamma == 0.0 or not self.model.attrs["routes_new"]:
+            return logits
+        trained = self.model.ops.asarray1f([0.0 if new else 1.0 for new in relations.new])
+        return logits - self.gamma * trained
 
     def set_annotations(self, docs: Iterable[Doc], scores: Scores) -> None:
         """Write the predicted relations to doc._.relations."""
@@ -241,6 +273,7 @@ class RelationRetriever(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "RelationRetriever.update")
+        self._record_trained()
         batch = self._batch([eg.predicted for eg in examples])
         if batch.n_pairs == 0:
             return losses
@@ -309,7 +342,7 @@ class RelationRetriever(TrainablePipe):
         seen = scan_relations(get_examples(), self.spans_key, self.none_label)
         relations = complete_relations(given, seen.labels, self.none_label)
         self.cfg["relations"] = {label: relation.to_json() for label, relation in relations.items()}
-        self.cfg["trained"] = {label: relation.fingerprint for label, relation in relations.items()}
+        self.cfg["trained"] = {}  # recorded by `update`: an untrained component knows no relation
         self.cfg["type_pairs"] = sorted([list(p) for p in seen.type_pairs])
         self.cfg["entity_types"] = sorted(seen.entity_types)
         if seen.labels <= {self.none_label}:

@@ -1,5 +1,5 @@
 """The roc_relations component: build, initialize, the trained pipeline, listed
-pairs, the relation set, blending, IO, training internals, and the model's
+pairs, the relation set, IO, training internals, and the model's
 sub-layers. (Overfitting and save/load per pair encoder: test_overfitting.py.)"""
 import warnings
 
@@ -31,7 +31,7 @@ from spacy_roc.candidates import AllPairs, make_all_pairs
 from spacy_roc.descriptions import Relation
 from spacy_roc.inputs import RelationSet
 from spacy_roc.model import roc_model
-from spacy_roc.model.roc_model import blended, clear_labels, get_network, is_initialized, label_vectors
+from spacy_roc.model.roc_model import clear_labels, get_network, is_initialized, label_vectors
 
 GROUNDING = {"@architectures": "spacy_roc.EntityGrounding.v1"}
 # DESCRIPTIONS with "drew" in the object form: a name, aliases and entity types
@@ -259,52 +259,7 @@ def test_label_vectors_are_cached_and_frozen(untrained):
         assert torch.equal(first[name], after[name])
     bigger = RelationSet.from_dict({**pipe.relation_set, "likes": Relation("likes", ("the head likes the tail",))})
     assert label_vectors(pipe.model, bigger)["relation"].shape[0] == len(relations) + 1
-    assert cache.key[0] == bigger
-
-
-# -- blending -------------------------------------------------------------------------
-
-
-def test_blend_composes_round_trips_and_checks_its_mix(tiny_bert_dir, tmp_path):
-    """blend(0.5) twice is blend(0.25); the blended weights and the blend are saved;
-    blended() gives the weights back after its context; mix 1 changes nothing."""
-    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
-    examples = corpus_examples()
-    initialize_quietly(nlp, examples, DESCRIPTIONS)
-    perturb(nlp)
-    network = get_network(nlp.get_pipe("roc_relations").model)
-    with torch.no_grad():  # the pair side's text encoder moves away from the pretrained one
-        for param in network.pairs.text_model.parameters():
-            param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
-    nlp.to_disk(tmp_path / "trained")
-    pipe = nlp.get_pipe("roc_relations")
-    for mix in (-0.1, 1.5):
-        with pytest.raises(ValueError, match=r"\[ROC_E042\]"):
-            pipe.blend(mix)
-    weights = network_weights(nlp)
-    with blended(pipe.model, 0.0):
-        assert not all(torch.equal(weights[n], p) for n, p in network.named_parameters())
-    assert all(torch.equal(weights[n], p) for n, p in network.named_parameters())
-    pipe.blend(1.0)
-    assert all(torch.equal(weights[n], p) for n, p in network.named_parameters())
-    pipe.blend(0.5)  # half way back: the zero-initialized layers halve, the text encoder moves half way
-    anchor = dict(network.labels.text_model.named_parameters())
-    for name, param in network.named_parameters():
-        if name == "pairs.residual.output.weight":
-            assert torch.allclose(param, 0.5 * weights[name])
-        elif name.startswith("pairs.text_model."):
-            pretrained = anchor[name[len("pairs.text_model."):]]
-            assert torch.allclose(param, pretrained + 0.5 * (weights[name] - pretrained), atol=1e-6), name
-    pipe.blend(0.5)
-    once = spacy.load(tmp_path / "trained")
-    once.get_pipe("roc_relations").blend(0.25)
-    for name, value in network_weights(once).items():
-        assert torch.allclose(network_weights(nlp)[name], value, atol=1e-6), name
-    assert pipe.cfg["blend"] == once.get_pipe("roc_relations").cfg["blend"] == 0.25
-    nlp.to_disk(tmp_path / "blended")
-    loaded = spacy.load(tmp_path / "blended")
-    assert loaded.get_pipe("roc_relations").cfg["blend"] == 0.25
-    numpy.testing.assert_allclose(probabilities(loaded, fresh_docs(examples)), probabilities(nlp, fresh_docs(examples)), atol=1e-6)
+    assert cache.key[0] == bigger.relations
 
 
 # -- training internals ---------------------------------------------------------------
@@ -509,7 +464,6 @@ def test_classifier_head_has_a_fixed_label_set(tiny_bert_dir):
         lambda: pipe.add_relation("likes", ["the head likes the tail"]),
         lambda: pipe.add_label("likes"),
         lambda: pipe.remove_relation("drew"),
-        lambda: pipe.blend(0.5),
     ]
     for change in changes:
         with pytest.raises(ValueError, match=r"\[ROC_E011\]"):

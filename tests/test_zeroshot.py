@@ -1,5 +1,5 @@
-"""Relations by description: FewRel reading, zero-shot splits, label-text variants,
-and `python -m spacy_roc blend` (the blend chosen on held-out relations)."""
+"""Relations by description on other data: FewRel reading, label-text variants,
+`zeroshot transfer` (routed = the untrained encoder) and `zeroshot type-weight`."""
 import json
 
 import pytest
@@ -7,9 +7,12 @@ import spacy
 import srsly
 from typer.testing import CliRunner
 
-from conftest import BLANK, fresh_docs, make_doc, solid_image
+import numpy
+
+from conftest import BLANK, make_doc, make_nlp, solid_image
 from spacy_roc.commands.cli import app
-from spacy_roc.commands.zeroshot import choose_split, entry, heldout_labels
+from spacy_roc.commands.gzsl import offer
+from spacy_roc.commands.zeroshot import TRANSFER_ROWS, entry, transfer_scores, type_weight_scores, untrained_copy
 from spacy_roc.formats.docbin import read_docbin, write_docbin
 from spacy_roc.formats.fewrel import fewrel_doc, read_fewrel
 
@@ -37,21 +40,8 @@ def test_fewrel_reading(tmp_path):
         fewrel_doc(BLANK.vocab, {**INSTANCE, "t": ["the red circle", "Q2", []]}, "P26")
 
 
-def test_splits_are_seeded_partitions():
-    relations = [f"P{i}" for i in range(10)]
-    split = choose_split(relations, 3, seed=1, n_heldout=2)
-    assert (len(split.unseen), len(split.heldout), len(split.train)) == (3, 2, 5)
-    assert sorted(split.train + split.heldout + split.unseen) == sorted(relations)
-    assert choose_split(relations, 3, seed=1, n_heldout=2) == split != choose_split(relations, 3, seed=2, n_heldout=2)
-    assert split.name == "m3_seed1"
-    for m, n_heldout in ((1, 2), (3, 1), (5, 4)):  # too few unseen, held out, or left to train
-        with pytest.raises(ValueError, match=r"\[ROC_E601\]"):
-            choose_split(relations, m, seed=0, n_heldout=n_heldout)
-
-
 def test_entries_keep_the_fields_of_their_variant():
     assert entry("P_made", HELDOUT, "wikidata") == {"name": "made", "descriptions": ["the head person made the tail shape"]}
-    assert set(entry("P_made", HELDOUT, "types")) == {"name", "descriptions", "head_types", "tail_types"}
     assert entry("P_made", HELDOUT, "full") == HELDOUT["P_made"]
     with pytest.raises(ValueError, match=r"\[ROC_E602\].*'P_missing'"):
         entry("P_missing", HELDOUT, "full")
@@ -64,38 +54,41 @@ def heldout_docs(labels):
     return [make_doc(BLANK, text, ents, [(0, 1, label), (1, 0, "None")], image=solid_image(rgb)) for (text, rgb), label in zip(rows, labels)]
 
 
-def test_heldout_labels_need_two_relations_of_the_file(tmp_path):
-    assert heldout_labels(heldout_docs(["P_made", "P_has"]), HELDOUT, "None", "h.spacy") == ["P_has", "P_made"]
-    for labels in (["P_made", "P_made"], ["P_made", "P_unknown"]):
-        with pytest.raises(ValueError, match=r"\[ROC_E603\].*h.spacy"):
-            heldout_labels(heldout_docs(labels), HELDOUT, "None", "h.spacy")
+def test_transfer_routed_is_the_untrained_encoder(trained):
+    """The relations of other data are new to the model: routed, it classifies their
+    pairs as its untrained encoder does; without routing, differently."""
+    nlp, _, path = trained
+    nlp = spacy.load(path)
+    data = {"P_made": [INSTANCE, {**INSTANCE, "tokens": ["ben", "drew", "the", "blue", "square"]}], "P_has": [INSTANCE]}
+    relations = {k: HELDOUT[k] for k in ("P_made", "P_has")}
+    scores = transfer_scores(nlp, untrained_copy(nlp), data, relations, ways=[2], per_relation=2)
+    routed, unrouted, untrained = (scores[row][2] for row in TRANSFER_ROWS)
+    assert routed == untrained
+    assert set(routed) == {"wikidata", "full"} and all(0.0 <= v <= 100.0 for v in routed.values())
+    pipe = nlp.get_pipe("roc_relations")
+    docs = [fewrel_doc(nlp.vocab, instance, label) for label in ("P_made", "P_has") for instance in data[label]]
+    trained_query = offer(nlp, docs, relations, ["P_made", "P_has"], route=False).logits
+    pretrained = offer(nlp, docs, relations, ["P_made", "P_has"], route=True).logits
+    assert numpy.abs(trained_query - pretrained)[:, -2:].max() > 1e-3
+    assert "P_made" not in pipe.labels  # the pipeline is put back
 
 
-def test_blend_cli_saves_the_blend_chosen_on_heldout_relations(trained, tmp_path):
-    _, examples, path = trained
-    # two held-out sets, each with its own descriptions file: pooled for the choice
-    write_docbin(heldout_docs(["P_made"]), tmp_path / "made.spacy")
-    write_docbin(heldout_docs(["P_has"]), tmp_path / "has.spacy")
-    srsly.write_json(tmp_path / "made.json", {k: HELDOUT[k] for k in ("None", "P_made")})
-    srsly.write_json(tmp_path / "has.json", {k: HELDOUT[k] for k in ("P_has", "P_other")})
-    sets = ["--heldout", str(tmp_path / "made.spacy"), "--heldout", str(tmp_path / "has.spacy")]
-    files = ["--relations", str(tmp_path / "made.json"), "--relations", str(tmp_path / "has.json")]
-    args = ["blend", str(path), str(tmp_path / "out"), *sets, *files, "--mixes", "0,0.5,1"]
+def test_type_weight_is_chosen_on_heldout_relations(tiny_bert_dir, tmp_path):
+    config = tmp_path / "tiny.cfg"
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    nlp.config.to_disk(config)
+    write_docbin(heldout_docs(["P_made", "P_has"]), tmp_path / "h.spacy")
+    srsly.write_json(tmp_path / "h.json", HELDOUT)
+    args = ["zeroshot", "type-weight", str(config), "--heldout", str(tmp_path / "h.spacy"), "--relations", str(tmp_path / "h.json"), "--weights", "0,0.3"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    mix = float(result.output.split("Blended with mix ")[1].split()[0])
-    assert mix in (0.0, 0.5, 1.0) and "(2 held-out relations)" in result.output
-    blended = spacy.load(tmp_path / "out").get_pipe("roc_relations")
-    expected = spacy.load(path).get_pipe("roc_relations")
-    expected.blend(mix)
-    assert blended.cfg["blend"] == mix and blended.relations == expected.relations
-    docs = fresh_docs(examples)
-    assert (blended.predict([d.copy() for d in docs])[1] == expected.predict([d.copy() for d in docs])[1]).all()
-    # held-out docs of one relation only: a coded error, nothing written
-    args = ["blend", str(path), str(tmp_path / "not_written"), *sets[:2], *files, "--mixes", "0,0.5,1"]
-    result = CliRunner().invoke(app, args)
+    chosen = float(result.output.split("type_weight ")[-1].split()[0])
+    best, scores = type_weight_scores(config, read_docbin(tmp_path / "h.spacy", BLANK.vocab), HELDOUT, [0.0, 0.3], {})
+    assert chosen == best and set(scores) == {0.0, 0.3}
+    # held-out docs of one relation: a coded error
+    write_docbin(heldout_docs(["P_made", "P_made"]), tmp_path / "one.spacy")
+    result = CliRunner().invoke(app, [*args[:3], "--heldout", str(tmp_path / "one.spacy"), *args[5:]])
     assert result.exit_code == 1 and "ROC_E603" in result.output
-    assert not (tmp_path / "not_written").exists()
 
 
 def test_convert_fewrel_cli_leaves_out_the_relations_of_another_file(tmp_path):

@@ -456,50 +456,133 @@ def visualize_cli(
     msg.good(f"Wrote {summary} to {output_path}")
 
 
-# -- zeroshot (issue 20) ---------------------------------------------------------------
-zeroshot_app = typer.Typer(help="Zero-shot relations on FewRel (ZS-BERT's protocol).", no_args_is_help=True)
-app.add_typer(zeroshot_app, name="zeroshot")
+# -- relations by description: generalized zero-shot, calibration, transfer ----------
+gzsl_app = typer.Typer(help="Generalized zero-shot relations: trained and new relations offered together.", no_args_is_help=True)
+app.add_typer(gzsl_app, name="gzsl")
+gzsl_split_app = typer.Typer(help="Write a GZSL split folder.", no_args_is_help=True)
+gzsl_app.add_typer(gzsl_split_app, name="split")
 
 
-@zeroshot_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def zeroshot_run_cli(
-    ctx: typer.Context,
+def _write_gzsl_split(output_dir: Path, split: Any, parts: Dict[str, Any], relations_path: Path) -> None:
+    import srsly
+
+    from .gzsl import write_split
+
+    counts = write_split(output_dir, split, parts, srsly.read_json(relations_path))
+    msg.good(f"Seen {len(split.seen)}, validation-unseen {len(split.val_unseen)}, test-unseen {len(split.test_unseen)} relations; wrote {output_dir}")
+    msg.table([(part, n) for part, n in counts.items()], header=("part", "docs"), aligns=("l", "r"), divider=True)
+
+
+@gzsl_split_app.command("thirds")
+@_fails_as("GZSL split failed")
+def gzsl_split_thirds_cli(
+    train_path: Path = typer.Argument(..., help="Training .spacy corpus with gold pairs, e.g. corpus/mnre/train.spacy", exists=True, dir_okay=False),
+    dev_path: Path = typer.Argument(..., help="Dev .spacy corpus, e.g. corpus/mnre/dev.spacy", exists=True, dir_okay=False),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON with an entry for every relation, e.g. assets/descriptions/mnre.json", exists=True, dir_okay=False),
+    output_dir: Path = typer.Argument(..., help="Folder for the split", file_okay=False),
+    seed: int = typer.Option(0, "--seed", help="Seed of the thirds and of the seen test docs"),
+    seen_test_share: float = typer.Option(0.15, "--seen-test-share", help="Share of the training docs held out as seen test docs"),
+) -> None:
+    """HMGRL's split: the relations in thirds (seen, validation-unseen,
+    test-unseen); every pair of an unseen relation leaves training."""
+    import srsly
+
+    from ..formats.docbin import read_docbin
+    from .gzsl import split_corpus
+
+    split, parts = split_corpus(read_docbin(train_path), read_docbin(dev_path), srsly.read_json(relations_path), seed, seen_test_share)
+    _write_gzsl_split(output_dir, split, parts, relations_path)
+
+
+@gzsl_split_app.command("fewrel")
+@_fails_as("GZSL split failed")
+def gzsl_split_fewrel_cli(
     data_path: Path = typer.Argument(..., help="FewRel JSON, e.g. val_wiki.json", exists=True, dir_okay=False),
-    relations_path: Path = typer.Argument(..., help="Descriptions JSON of its relations (name, descriptions, aliases, types), e.g. assets/descriptions/fewrel.json", exists=True, dir_okay=False),
-    output_dir: Path = typer.Argument(..., help="Folder for the splits, models and metrics", file_okay=False),
-    config_path: Path = typer.Option(..., "--config", "-c", help="Training config, e.g. configs/fewrel_minilm.cfg", exists=True, dir_okay=False),
-    unseen: int = typer.Option(5, "--unseen", "-m", help="Unseen relations per split"),
-    heldout: int = typer.Option(3, "--heldout", help="Relations held out of training, to choose the blend"),
-    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated seeds, one split each"),
-    n_dev: int = typer.Option(100, "--n-dev", help="Dev sentences per trained relation (checkpoint selection)"),
-    n_heldout_docs: int = typer.Option(200, "--n-heldout-docs", help="Sentences per held-out relation (blend selection)"),
+    relations_path: Path = typer.Argument(..., help="Descriptions JSON of its relations, e.g. assets/descriptions/fewrel.json", exists=True, dir_okay=False),
+    output_dir: Path = typer.Argument(..., help="Folder for the split", file_okay=False),
+    unseen: int = typer.Option(5, "--unseen", "-m", help="Test-unseen relations"),
+    heldout: int = typer.Option(3, "--heldout", help="Validation-unseen relations (choose gamma)"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split"),
+) -> None:
+    """ZS-BERT's m unseen relations as a GZSL split, with validation-unseen relations
+    and seen test sentences held out of training and model selection."""
+    from ..formats.fewrel import read_fewrel
+    from .gzsl import split_fewrel
+
+    split, parts = split_fewrel(read_fewrel(data_path), unseen, heldout, seed)
+    _write_gzsl_split(output_dir, split, parts, relations_path)
+
+
+@gzsl_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def gzsl_run_cli(
+    ctx: typer.Context,
+    split_dir: Path = typer.Argument(..., help="A split folder (gzsl split)", exists=True, file_okay=False),
+    config_path: Path = typer.Option(..., "--config", "-c", help="Training config, e.g. configs/mnre_minilm.cfg", exists=True, dir_okay=False),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
 ) -> None:
-    """Train on part of the seen relations of each split, choose the blend on the
-    seen relations held out of training, and classify the unseen ones by description
-    alone. Extra options --section.key value override the training config, as in
-    `spacy train`. Splits already done (metrics.json) are read back."""
-    import srsly
+    """Train on the split's seen relations, choose gamma on its validation, and score
+    the trained model without routing, the untrained encoder, and the routed and
+    calibrated model (metrics.json; a split that has it is read back). Extra options
+    --section.key value override the config, as in `spacy train`."""
     from spacy.cli._util import parse_config_overrides
 
-    from ..formats.fewrel import read_fewrel
-    from .zeroshot import choose_split, comparison_table, run_split
+    from .gzsl import gzsl_table, run_split
 
-    with _fails_as("Zero-shot run failed"):
-        overrides = parse_config_overrides(ctx.args)
-        data, relations = read_fewrel(data_path), srsly.read_json(relations_path)
-        splits = [choose_split(data, unseen, int(seed), heldout) for seed in seeds.split(",") if seed.strip()]
-    results = []
-    for split in splits:
-        msg.info(f"{split.name}: unseen {', '.join(split.unseen)}; held out {', '.join(split.heldout)}")
-        result = run_split(
-            config_path, data, relations, split, output_dir / split.name, n_dev=n_dev,
-            n_heldout_docs=n_heldout_docs, overrides=overrides, gpu_id=gpu_id,
-        )
-        results.append(result)
-        scores = result["scores"]
-        msg.text(f"mix {result['mix']:g}: macro-F1 {scores['blended']['full']['macro_f']:.1f} (untrained {scores['untrained']['full']['macro_f']:.1f})")
-    print(comparison_table(results))
+    with _fails_as("GZSL run failed"):
+        result = run_split(split_dir, config_path, parse_config_overrides(ctx.args), gpu_id)
+    print(gzsl_table([result]))
+
+
+@gzsl_app.command("table")
+@_fails_as("GZSL table failed")
+def gzsl_table_cli(
+    split_dirs: List[Path] = typer.Argument(..., help="Split folders with metrics.json (gzsl run)", exists=True, file_okay=False),
+    output_path: Optional[Path] = typer.Option(None, "--output", help="Also write the table to this Markdown file", dir_okay=False),
+) -> None:
+    """The GZSL table of several splits: per split and row, seen, unseen, H and
+    AUSUC; the mean of each row; the splits the routed model wins."""
+    import srsly
+
+    from .gzsl import gzsl_table
+
+    results = [srsly.read_json(folder / "metrics.json") for folder in split_dirs if (folder / "metrics.json").exists()]
+    if not results:
+        msg.fail("No splits", "none of the folders has a metrics.json (run gzsl run first)", exits=1)
+    _print_table(gzsl_table(results), output_path)
+
+
+@app.command("calibrate")
+@_fails_as("Calibration failed")
+def calibrate_cli(
+    model: str = typer.Argument(..., help="A trained pipeline"),
+    output_path: Path = typer.Argument(..., help="Folder for the calibrated pipeline", file_okay=False),
+    seen_paths: List[Path] = typer.Option(..., "--seen", help=".spacy docs with gold pairs of the pipeline's relations, not used for training (repeatable)", exists=True, dir_okay=False),
+    unseen_paths: List[Path] = typer.Option(..., "--unseen", help=".spacy docs with gold pairs of relations the pipeline was not trained on (repeatable)", exists=True, dir_okay=False),
+    relations_paths: List[Path] = typer.Option(..., "--relations", help="Descriptions JSON of those relations (repeatable)", exists=True, dir_okay=False),
+    metric: str = typer.Option("f1", "--metric", help="What H is taken of: f1 (micro-F1 without the no-relation label) or acc"),
+) -> None:
+    """Choose the pipeline's gamma (calibrated stacking) by the largest harmonic mean
+    of its seen and unseen scores, the relations of --relations offered with its own,
+    and save the pipeline with it (pipe.cfg["gamma"], and cfg["calibration"])."""
+    import srsly
+
+    from ..formats.docbin import read_docbin
+    from .evaluate import load_pipeline
+    from .gzsl import calibrate
+
+    nlp = load_pipeline(model, -1)
+    seen = [doc for path in seen_paths for doc in read_docbin(path, nlp.vocab)]
+    unseen = [doc for path in unseen_paths for doc in read_docbin(path, nlp.vocab)]
+    relations = {label: entry for path in relations_paths for label, entry in srsly.read_json(path).items()}
+    scores = calibrate(nlp, seen, unseen, relations, metric)
+    nlp.to_disk(output_path)
+    rows = [(side, f"{scores[side]['f1']:.1f}", f"{scores[side]['acc']:.1f}") for side in ("seen", "unseen")]
+    msg.table(rows, header=("side", "micro-F1", "acc"), aligns=("l", "r", "r"), divider=True)
+    msg.good(f"gamma {scores['gamma']:.3f} (H-{metric} {scores['h_' + metric]:.1f}); saved to {output_path}")
+
+
+zeroshot_app = typer.Typer(help="Relations by description on other data.", no_args_is_help=True)
+app.add_typer(zeroshot_app, name="zeroshot")
 
 
 @zeroshot_app.command("transfer")
@@ -513,66 +596,46 @@ def zeroshot_transfer_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to use; -1 for CPU"),
 ) -> None:
     """Relations by description on other text: replace a trained pipeline's relations
-    with the data's, by description, and classify its sentences among them; the
-    untrained model (the pipeline's pretrained text encoder) beside it."""
+    with the data's, by description, and classify its sentences among them; routed
+    (the pipeline as it is), without routing, and the untrained encoder."""
     import srsly
 
     from ..formats.fewrel import read_fewrel
     from .evaluate import load_pipeline
-    from .zeroshot import transfer_scores
+    from .zeroshot import transfer_scores, untrained_copy
 
     nlp = load_pipeline(model, gpu_id)
-    scores = transfer_scores(nlp, read_fewrel(data_path), srsly.read_json(relations_path), [int(k) for k in ways.split(",")], per_relation)
-    header = ("", *(f"{k}-way acc ({variant})" for k, by_variant in scores["pipeline"].items() for variant in by_variant))
+    scores = transfer_scores(nlp, untrained_copy(nlp), read_fewrel(data_path), srsly.read_json(relations_path), [int(k) for k in ways.split(",")], per_relation)
+    first = next(iter(scores.values()))
+    header = ("", *(f"{k}-way acc ({variant})" for k, by_variant in first.items() for variant in by_variant))
     rows = [(name, *(f"{v:.1f}" for by_variant in by_k.values() for v in by_variant.values())) for name, by_k in scores.items()]
     msg.table(rows, header=header, aligns=("l", *("r" for _ in header[1:])), divider=True)
 
 
-@zeroshot_app.command("table")
-@_fails_as("Zero-shot table failed")
-def zeroshot_table_cli(
-    output_dir: Path = typer.Argument(..., help="Folder of m{m}_seed{n}/metrics.json (from zeroshot run)", exists=True, file_okay=False),
-    output_path: Optional[Path] = typer.Option(None, "--output", help="Also write the table to this Markdown file", dir_okay=False),
+@zeroshot_app.command("type-weight", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def zeroshot_type_weight_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="A training config (its untrained pipeline is scored)", exists=True, dir_okay=False),
+    heldout_paths: List[Path] = typer.Option(..., "--heldout", help=".spacy docs with gold pairs of held-out relations (repeatable)", exists=True, dir_okay=False),
+    relations_paths: List[Path] = typer.Option(..., "--relations", help="Descriptions JSON of the held-out relations (repeatable)", exists=True, dir_okay=False),
+    weights: str = typer.Option("0,0.1,0.2,0.3,0.4", "--weights", help="Comma-separated type weights to try"),
 ) -> None:
-    """The zero-shot table: per m and row, mean ± std over the splits, and the anchors."""
+    """Choose type_weight on relations held out of training only: the config's
+    untrained pipeline classifies the held-out pairs among the held-out relations for
+    each weight; prints the macro-F1 of each and the weight chosen. Extra options
+    --section.key value override the config."""
     import srsly
-
-    from .zeroshot import comparison_table
-
-    results = [srsly.read_json(path) for path in sorted(output_dir.glob("m*_seed*/metrics.json"))]
-    if not results:
-        msg.fail("No splits", f"no m{{m}}_seed{{n}}/metrics.json under {output_dir}", exits=1)
-    table = comparison_table(results)
-    _print_table(table, output_path)
-
-
-@app.command("blend")
-@_fails_as("Blend failed")
-def blend_cli(
-    model: str = typer.Argument(..., help="A trained pipeline"),
-    output_path: Path = typer.Argument(..., help="Folder for the blended pipeline", file_okay=False),
-    heldout_paths: List[Path] = typer.Option(..., "--heldout", help=".spacy docs with gold pairs of relations the pipeline was not trained on (repeatable)", exists=True, dir_okay=False),
-    relations_paths: List[Path] = typer.Option(..., "--relations", help="Descriptions JSON of the held-out relations (repeatable): the pairs with these labels are classified among them", exists=True, dir_okay=False),
-    mixes: str = typer.Option("0,0.25,0.5,0.75,1", "--mixes", help="Comma-separated mixes to try (1: the trained weights, 0: the pretrained ones)"),
-) -> None:
-    """Blend a trained pipeline with its pretrained text encoder (WiSE-FT), choosing
-    the mix on relations held out of training: their gold pairs are classified among
-    them by description alone, and the mix with the best macro-F1 is saved."""
-    import srsly
+    from spacy.cli._util import parse_config_overrides
 
     from ..formats.docbin import read_docbin
-    from .evaluate import load_pipeline
-    from .zeroshot import choose_mix, heldout_labels
+    from .zeroshot import type_weight_scores
 
-    nlp = load_pipeline(model, -1)
-    docs = [doc for path in heldout_paths for doc in read_docbin(path, nlp.vocab)]
-    relations = {label: entry for path in relations_paths for label, entry in srsly.read_json(path).items()}
-    labels = heldout_labels(docs, relations, nlp.get_pipe("roc_relations").none_label, ", ".join(map(str, heldout_paths)))
-    mix, scores = choose_mix(nlp, docs, labels, relations, [float(m) for m in mixes.split(",")])
-    nlp.get_pipe("roc_relations").blend(mix)
-    nlp.to_disk(output_path)
-    msg.table([(f"{m:g}", f"{f:.1f}") for m, f in scores.items()], header=("mix", "held-out macro-F1"), aligns=("r", "r"), divider=True)
-    msg.good(f"Blended with mix {mix:g} ({len(labels)} held-out relations); saved to {output_path}")
+    with _fails_as("Type-weight choice failed"):
+        docs = [doc for path in heldout_paths for doc in read_docbin(path)]
+        relations = {label: entry for path in relations_paths for label, entry in srsly.read_json(path).items()}
+        best, scores = type_weight_scores(config_path, docs, relations, [float(w) for w in weights.split(",")], parse_config_overrides(ctx.args))
+    msg.table([(f"{w:g}", f"{s['acc']:.1f}", f"{s['macro_f']:.1f}") for w, s in scores.items()], header=("type_weight", "acc", "macro-F1"), aligns=("r", "r", "r"), divider=True)
+    msg.good(f"type_weight {best:g} has the best held-out macro-F1")
 
 
 def main() -> None:

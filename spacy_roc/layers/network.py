@@ -8,7 +8,9 @@ Retrieval score of a pair against a relation, with a = `type_weight`:
 (RE-Matching's split into context and entity-type matching). A relation that names no
 entity types takes any entity: its type terms are the pair's best type match among
 the relations that name them (one scale for typed and untyped relations); when no
-relation names types, the score is the context cosine. The logits are a learnt scale
+relation names types, the score is the context cosine. Trained and new relations
+(see ROCNetwork) are two groups, each scored so within itself: adding a new relation
+never changes a trained one's score. The logits are a learnt scale
 times the score.
 
 Shapes: P pairs, T label texts, Lt wordpieces per text, R relations, Dt width.
@@ -56,12 +58,13 @@ def group_vectors(vectors: Tensor, group: Tensor, n_groups: int) -> Tensor:
     return F.normalize(total, dim=-1)
 
 
-def retrieval_scores(pairs: PairVectors, labels: Dict[str, Tensor], type_weight: float) -> Tensor:
+def retrieval_scores(pairs: PairVectors, labels: Dict[str, Tensor], type_weight: float, group: Optional[Tensor] = None) -> Tensor:
     """The score of every pair against every relation (see the module docstring).
-    labels: relation, head_type, tail_type (R, Dt) unit vectors and typed (R,) bool.
-    RETURNS (Tensor): (P, R)."""
+    labels: relation, head_type, tail_type (R, Dt) unit vectors and typed (R,) bool;
+    group (R,) bool: the relations scored together (by one pass), whose typed ones
+    give an untyped relation its type terms (None: all). RETURNS (Tensor): (P, R)."""
     context = F.normalize(pairs.query, dim=-1) @ labels["relation"].t()  # (P, R)
-    typed = labels["typed"]  # (R,)
+    typed = labels["typed"] if group is None else labels["typed"] & group  # (R,)
     if type_weight == 0.0 or not bool(typed.any()):
         return context
     head = type_match(pairs.head, labels["head_type"], typed)  # (P, R)
@@ -72,8 +75,8 @@ def retrieval_scores(pairs: PairVectors, labels: Dict[str, Tensor], type_weight:
 def type_match(entities: Tensor, types: Tensor, typed: Tensor) -> Tensor:
     """The cosine of each pair's entity (P, Dt) with each relation's type vector
     (R, Dt). A relation that names no types takes any entity: its term is the pair's
-    best match among the typed relations, so typed and untyped relations are scored
-    on one scale (typed (R,) has at least one True). RETURNS (Tensor): (P, R)."""
+    best match among the typed relations (typed (R,), at least one True), so typed
+    and untyped relations are scored on one scale. RETURNS (Tensor): (P, R)."""
     match = F.normalize(entities.float(), dim=-1) @ types.t()  # (P, R)
     best = match.masked_fill(~typed.unsqueeze(0), float("-inf")).max(dim=1, keepdim=True).values  # (P, 1)
     return torch.where(typed.unsqueeze(0), match, best)
@@ -83,9 +86,16 @@ class ROCNetwork(nn.Module):
     """Pair vectors scored by `scale * score(pair, relation)` against every relation
     (retrieval), or by a linear classifier over the pair's query (the ablation).
 
+    Relations flagged new (`labels["new"]`: added after training, or whose texts
+    changed) are scored with the pretrained pair vectors instead: the frozen label
+    encoder (the text encoder as it was before training) over the same pair input,
+    without the layers training added, at the initial scale; that is, as the
+    untrained network scores them. That pass runs only when new relations are
+    offered, and the trained pass only when trained ones are.
+
     pairs (PairEncoder): InlineMarkers, LevitatedMarkers or EntityPooling.
-    labels (LabelEncoder): The frozen label encoder (also the pretrained weights a
-        blend moves the pair side back towards).
+    labels (LabelEncoder): The frozen label encoder (also the pretrained encoder of
+        new relations).
     classifier (Optional[nn.Linear]): Linear head (the ablation), or None.
     type_weight (float): The weight a of each entity-type match.
     temperature (float): Initial temperature; the learnt scale starts at 1 / temperature.
@@ -106,20 +116,31 @@ class ROCNetwork(nn.Module):
         self.labels = labels
         self.classifier = classifier
         self.type_weight = type_weight
+        self.initial_scale = 1.0 / temperature
         # (1,): thinc's optimizers need parameters with at least one dimension
-        self.log_scale = nn.Parameter(torch.full((1,), math.log(1.0 / temperature)))
+        self.log_scale = nn.Parameter(torch.full((1,), math.log(self.initial_scale)))
         self.bf16 = bf16
 
     def forward(self, pairs: Dict[str, Tensor], labels: Optional[Dict[str, Tensor]] = None, dropout: float = 0.0) -> Tensor:
         """Score pairs (the pair encoder's inputs) against relations (the label
-        vectors, see retrieval_scores; None with the classifier).
+        vectors, see retrieval_scores, and `new` (R,) bool; None with the classifier).
         RETURNS (Tensor): logits (P, R)."""
-        with self._autocast(pairs):
-            vectors = self.pairs(**pairs, dropout=dropout)
         if self.classifier is not None:
-            return self.classifier(vectors.query)  # (P, R)
-        scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        return scale * retrieval_scores(vectors, labels, self.type_weight)  # (P, R)
+            with self._autocast(pairs):
+                return self.classifier(self.pairs(**pairs, dropout=dropout).query)  # (P, R)
+        new = labels["new"] if self.pairs.routes_new else torch.zeros_like(labels["new"])  # (R,)
+        logits = None
+        if not bool(new.all()):
+            with self._autocast(pairs):
+                vectors = self.pairs(**pairs, dropout=dropout)
+            scale = self.log_scale.clamp(max=math.log(100.0)).exp()
+            logits = scale * retrieval_scores(vectors, labels, self.type_weight, ~new)  # (P, R)
+        if bool(new.any()):
+            with torch.no_grad(), self._autocast(pairs):
+                vectors = self.pairs.pretrained(self.labels.text_model, **pairs)
+            untrained = self.initial_scale * retrieval_scores(vectors, labels, self.type_weight, new)  # (P, R)
+            logits = untrained if logits is None else torch.where(new.unsqueeze(0), untrained, logits)
+        return logits
 
     def encode_texts(self, text_ids: Tensor, text_mask: Tensor) -> Tensor:
         """Label texts as unit vectors (T, Dt), without gradients."""
@@ -129,33 +150,6 @@ class ROCNetwork(nn.Module):
     def _autocast(self, tensors: Dict[str, object]) -> torch.autocast:
         cuda = any(isinstance(t, Tensor) and t.is_cuda for t in tensors.values())
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16 and cuda)
-
-
-def blend(network: ROCNetwork, mix: float) -> Dict[str, Tensor]:
-    """The weights of a network blended with its pretrained state (WiSE-FT): the pair
-    side's text encoder moves `1 - mix` of the way back to the frozen label encoder's
-    weights (the pretrained ones), and every layer that starts at zero is scaled by
-    `mix`. mix = 1 keeps the trained network; mix = 0 gives the untrained one, which
-    scores pairs as the pretrained encoder does. The network is not changed.
-
-    RETURNS (Dict[str, Tensor]): The blended state dict.
-    """
-    state = {name: value.detach().clone() for name, value in network.state_dict().items()}
-    text_model = getattr(network.pairs, "text_model", None)
-    if text_model is not None:
-        anchor = dict(network.labels.text_model.named_parameters())
-        for name, param in text_model.named_parameters():
-            key = f"pairs.text_model.{name}"
-            state[key] = anchor[name].detach() + mix * (param.detach() - anchor[name].detach())
-    for layer in network.pairs.zero_init_outputs():
-        for name, param in layer.named_parameters():
-            state[_state_name(network, param)] = mix * param.detach()
-    return state
-
-
-def _state_name(network: nn.Module, param: Tensor) -> str:
-    """The state-dict name of a parameter of the network."""
-    return next(name for name, other in network.named_parameters() if other is param)
 
 
 def n_fusion_heads(model: nn.Module, width: int) -> int:

@@ -93,6 +93,9 @@ class PairEncoder(nn.Module):
     grounding (Optional[EntityGrounding]): Where head and tail are in the image.
     """
 
+    # whether `pretrained` gives the untrained vectors of the same inputs
+    routes_new = True
+
     def __init__(self, width: int, image: Optional[ImageTokenizer], fusion: Fusion, grounding: Optional[EntityGrounding]):
         super().__init__()
         self.image = image
@@ -102,10 +105,17 @@ class PairEncoder(nn.Module):
 
     def zero_init_outputs(self) -> List[nn.Linear]:
         """The layers that start at zero, through which training changes the query
-        (the residual head, the fusion layers' branches, grounding). Scaled by a
-        weight-space blend (`spacy_roc.layers.network.blend`)."""
+        (the residual head, the fusion layers' branches, grounding): while they are
+        zero, the encoder scores pairs as its pretrained text encoder does."""
         layers = [self.residual.output, *self.fusion.zero_init_outputs()]
         return layers + ([self.grounding.proj] if self.grounding is not None else [])
+
+    def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
+        """The vectors the untrained encoder gives: `text_model` (a frozen copy of the
+        pretrained text encoder) over the same inputs as forward, without the layers
+        that start at zero (fusion, residual, grounding). Only encoders whose
+        `routes_new` is True give them."""
+        raise NotImplementedError
 
     def images(self, pixels: Optional[Tensor], image_index: Optional[Tensor]) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Grid]]:
         """Each distinct image encoded once, and given to the sequences that use it.
@@ -185,6 +195,14 @@ class InlineMarkers(PairEncoder):
         states = (fused[rows, head_marker], fused[rows, tail_marker])
         return self.pair_vectors(masked_mean(fused, attention_mask), states, entities, dropout, mentions, (image, keep, grid))
 
+    def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
+        """The marked sequences through `text_model` (see PairEncoder.pretrained)."""
+        attention_mask = inputs["attention_mask"]
+        states = text_model(input_ids=inputs["input_ids"], attention_mask=attention_mask).last_hidden_state  # (P, L, Dt)
+        rows = torch.arange(states.shape[0], device=states.device)
+        entities = (span_mean(states, rows, inputs["head_span"]), span_mean(states, rows, inputs["tail_span"]))
+        return PairVectors(F.normalize(masked_mean(states, attention_mask).float(), dim=-1), *entities)
+
 
 class LevitatedMarkers(PairEncoder):
     """One sequence per doc window for all (or as many as fit of) its pairs: the
@@ -226,22 +244,10 @@ class LevitatedMarkers(PairEncoder):
         wordpieces; pair_row (P,) the sequence of each pair; head_marker, tail_marker
         (P,) its marker positions; head_span, tail_span (P, 2) its mentions'
         wordpieces in the text; pixels (I, 3, H, W) and image_index (B,), or None."""
-        embed = self.text_model.get_input_embeddings()
-        words = embed(input_ids)  # (B, L, Dw)
-        typed = type_vectors(embed, type_ids, type_mask)[marker_type.clamp(min=0)]  # (B, L, Dw)
-        typed = typed * (marker_type >= 0).unsqueeze(-1).to(words.dtype)
-        mention = torch.zeros_like(words).index_put(
-            (torch.cat([pair_row, pair_row]), torch.cat([head_marker, tail_marker])),
-            span_mean(words, torch.cat([pair_row, pair_row]), torch.cat([head_span, tail_span])),
-        )  # (B, L, Dw): each marker gets its mention's mean word embedding
-        # token types given: a pass may be longer than the position table (its
-        # markers reuse the text's positions), and BERT's default buffer is not
-        states = self.text_model(
-            inputs_embeds=words + typed + mention,
-            position_ids=position_ids,
-            token_type_ids=torch.zeros_like(input_ids),
-            attention_mask=attention_mask.long(),
-        ).last_hidden_state  # (B, L, Dt)
+        words, states = self._states(
+            self.text_model, input_ids, position_ids, attention_mask, marker_type, type_ids, type_mask, pair_row,
+            head_marker, tail_marker, head_span, tail_span,
+        )  # (B, L, Dw), (B, L, Dt)
         image, keep, grid = self.images(pixels, image_index)
         fused = self.fuse(states, attention_mask, image, keep, dropout)  # (B, L, Dt)
         anchor = masked_mean(fused, text_mask)[pair_row]  # (P, Dt)
@@ -252,6 +258,47 @@ class LevitatedMarkers(PairEncoder):
         pair_image = (image[pair_row], keep[pair_row], grid) if image is not None else None
         states = (fused[pair_row, head_marker], fused[pair_row, tail_marker])
         return self.pair_vectors(anchor, states, entities, dropout, mentions, pair_image)
+
+    @staticmethod
+    def _states(
+        text_model: nn.Module, input_ids: Tensor, position_ids: Tensor, attention_mask: Tensor, marker_type: Tensor,
+        type_ids: Tensor, type_mask: Tensor, pair_row: Tensor, head_marker: Tensor, tail_marker: Tensor,
+        head_span: Tensor, tail_span: Tensor,
+    ) -> Tuple[Tensor, Tensor]:
+        """The word embeddings (B, L, Dw) and the states (B, L, Dt) of the passes: a
+        marker's input is its character's embedding plus its type's and its
+        mention's mean word embeddings."""
+        embed = text_model.get_input_embeddings()
+        words = embed(input_ids)  # (B, L, Dw)
+        typed = type_vectors(embed, type_ids, type_mask)[marker_type.clamp(min=0)]  # (B, L, Dw)
+        typed = typed * (marker_type >= 0).unsqueeze(-1).to(words.dtype)
+        mention = torch.zeros_like(words).index_put(
+            (torch.cat([pair_row, pair_row]), torch.cat([head_marker, tail_marker])),
+            span_mean(words, torch.cat([pair_row, pair_row]), torch.cat([head_span, tail_span])),
+        )  # (B, L, Dw): each marker gets its mention's mean word embedding
+        # token types given: a pass may be longer than the position table (its
+        # markers reuse the text's positions), and BERT's default buffer is not
+        states = text_model(
+            inputs_embeds=words + typed + mention,
+            position_ids=position_ids,
+            token_type_ids=torch.zeros_like(input_ids),
+            attention_mask=attention_mask.long(),
+        ).last_hidden_state  # (B, L, Dt)
+        return words, states
+
+    def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
+        """The passes through `text_model` (see PairEncoder.pretrained): the query is
+        the text's mean state (the text sees no marker), the same for all pairs of a
+        pass; the entities are the mean states of the mentions."""
+        names = ("input_ids", "position_ids", "attention_mask", "marker_type", "type_ids", "type_mask", "pair_row")
+        pair_row = inputs["pair_row"]
+        _, states = self._states(
+            text_model, *(inputs[name] for name in names),
+            *(inputs[name] for name in ("head_marker", "tail_marker", "head_span", "tail_span")),
+        )
+        anchor = masked_mean(states, inputs["text_mask"])[pair_row]  # (P, Dt)
+        entities = (span_mean(states, pair_row, inputs["head_span"]), span_mean(states, pair_row, inputs["tail_span"]))
+        return PairVectors(F.normalize(anchor.float(), dim=-1), *entities)
 
 
 class EntityPooling(PairEncoder):
@@ -265,7 +312,13 @@ class EntityPooling(PairEncoder):
     width (int): The token-state width Dt.
     type_embeddings (nn.Embedding): Word embeddings for the type names (those of the
         description encoder).
+
+    Its token states come from the shared transformer, which trains, so it has no
+    pretrained pass of its own (`routes_new` is False): new relations are scored by
+    the trained model.
     """
+
+    routes_new = False
 
     def __init__(
         self,

@@ -16,7 +16,8 @@ set go in; logits (n_pairs, n_relations) come out.
 - With a shared spaCy transformer, the text encoder is its listener: its token states
   are the featurizer's input, and their gradient goes back to the transformer.
 - The relations' label vectors come from the frozen label encoder; they are cached per
-  relation set (`attrs["labels"]`), since training never changes them.
+  relation set (`attrs["labels"]`), since training never changes them. Relations new
+  to the model are scored by the network's pretrained pass (see ROCNetwork).
 - Nothing is loaded at construction; `init` loads the pretrained encoders.
 """
 import contextlib
@@ -148,6 +149,7 @@ def build_roc_model(
         "uses_images": image_encoder is not None,
         "max_pairs_per_batch": max_pairs_per_batch,
         "split_training": listener is None,
+        "routes_new": head == "retrieval" and not pair_encoder.uses_listener,
         "sample": sample_descriptions,
         "labels": LabelCache(),
     }
@@ -278,7 +280,7 @@ class LabelCache:
     frozen, so only a new relation set or a new network (a loaded one) changes them."""
 
     def __init__(self) -> None:
-        self.key: Optional[Tuple[RelationSet, Any]] = None
+        self.key: Optional[Tuple[Tuple[Any, ...], Any]] = None
         self.value: Any = None
 
     def clear(self) -> None:
@@ -294,7 +296,8 @@ def label_vectors(model: Model, relations: RelationSet, sample: bool = False, dr
     """The relations' label vectors (see spacy_roc.layers.network.retrieval_scores):
     relation (R, Dt) the normalised mean of each relation's text vectors, or with
     `sample` one of its texts drawn at random (seeded by `draw`, if given);
-    head_type, tail_type (R, Dt); typed (R,). None with the classifier head."""
+    head_type, tail_type (R, Dt); typed (R,); new (R,), the relations the network
+    scores with its pretrained encoder. None with the classifier head."""
     if model.attrs["head"] != "retrieval":
         return None
     from ..layers.network import group_vectors
@@ -315,6 +318,7 @@ def label_vectors(model: Model, relations: RelationSet, sample: bool = False, dr
         "head_type": group_vectors(texts[heads], parts["text_relation"][heads], n),
         "tail_type": group_vectors(texts[tails], parts["text_relation"][tails], n),
         "typed": xp2torch(arrays.typed, device=texts.device),
+        "new": xp2torch(model.ops.xp.asarray(relations.new_mask, dtype=bool), device=texts.device),
     }
 
 
@@ -331,12 +335,12 @@ def _text_vectors(model: Model, relations: RelationSet) -> Tuple[Any, LabelArray
     """The unit vectors (T, Dt) of every label text of a relation set, cached."""
     network = get_network(model)
     cache: LabelCache = model.attrs["labels"]
-    if cache.key is None or cache.key[1] is not network or cache.key[0] != relations:
+    if cache.key is None or cache.key[1] is not network or cache.key[0] != relations.relations:
         inputs = _inputs(model)
         arrays = label_arrays(inputs.label_tokenizer, relations, inputs.label_max_length)
         device = model.get_ref("network").shims[0].device
         ids, mask = (xp2torch(getattr(arrays, name), device=device) for name in ("text_ids", "text_mask"))
-        cache.key, cache.value = (relations, network), (network.encode_texts(ids, mask), arrays)
+        cache.key, cache.value = (relations.relations, network), (network.encode_texts(ids, mask), arrays)
     return cache.value
 
 
@@ -413,37 +417,6 @@ def _swapped(network: Any, values: Dict[str, Any]) -> Iterator[None]:
         yield
     finally:
         assign(backup)
-
-
-def blend(model: Model, mix: float) -> None:
-    """Blend the trained weights with the pretrained ones (WiSE-FT): the pair side's
-    text encoder moves `1 - mix` of the way back to the frozen label encoder's
-    (pretrained) weights and every layer that starts at zero is scaled by `mix` (see
-    spacy_roc.layers.network.blend). mix = 1 changes nothing; mix = 0 gives the
-    untrained model. With a shared transformer, only spacy-roc's own layers move.
-
-    RETURNS: None; the model's weights are changed.
-    """
-    if not 0.0 <= mix <= 1.0:
-        raise ValueError(Errors.ROC_E042.format(value=mix))
-    if model.attrs["head"] != "retrieval":
-        raise ValueError(Errors.ROC_E011)
-    from ..layers.network import blend as blend_network
-
-    network = get_network(model)
-    network.load_state_dict(blend_network(network, mix))
-
-
-@contextlib.contextmanager
-def blended(model: Model, mix: float) -> Iterator[None]:
-    """The model blended with `mix` (see blend) inside the context only."""
-    network = get_network(model)
-    backup = {name: value.detach().clone() for name, value in network.state_dict().items()}
-    blend(model, mix)
-    try:
-        yield
-    finally:
-        network.load_state_dict(backup)
 
 
 def serialize_network(spec: NetworkSpec, network: Any) -> bytes:
