@@ -11,11 +11,14 @@ the candidate function is not asked. Swapping one is a config change:
     max_distance = 20
     restrict_types = true
 """
+import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Set, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
+
+from .errors import Errors, Warnings, warn
 
 
 Pair = Tuple[Span, Span]
@@ -53,18 +56,64 @@ class AllPairs:
     restrict_types: bool = True
 
     def __call__(self, doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
-        unique = _dedupe(entities)
-        pairs = []
-        for head in unique:
-            for tail in unique:
-                if _same_span(head, tail):
-                    continue
-                if self.max_distance is not None and span_distance(head, tail) > self.max_distance:
-                    continue
-                if self.restrict_types and type_pairs and (head.label_, tail.label_) not in type_pairs:
-                    continue
-                pairs.append((head, tail))
-        return pairs
+        def near(head: Span, tail: Span) -> bool:
+            return self.max_distance is None or span_distance(head, tail) <= self.max_distance
+
+        return _ordered_pairs(entities, near, type_pairs if self.restrict_types else None)
+
+
+@registry.misc("spacy_roc.sentence_pairs.v1")
+def make_sentence_pairs(window: int = 0, restrict_types: bool = True) -> CandidateFunc:
+    """Ordered pairs of distinct entity spans at most `window` sentences apart (0:
+    in the same sentence), for long documents: a news article with 20 entities has
+    380 ordered pairs, most of them across sentences. The sentences are the doc's
+    (a `sentencizer`, `senter` or `parser` before the component sets them); a doc
+    without sentence boundaries is one sentence (ROC_W015).
+
+    window (int): How many sentences apart a pair's entities may be (by the
+        sentences of their first tokens).
+    restrict_types (bool): As in spacy_roc.all_pairs.v1.
+    RETURNS (CandidateFunc): The candidate function (picklable).
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise ValueError(Errors.ROC_E044.format(value=window))
+    return SentencePairs(window, restrict_types)
+
+
+@dataclass(frozen=True)
+class SentencePairs:
+    """The candidate function of `spacy_roc.sentence_pairs.v1` (see make_sentence_pairs)."""
+
+    window: int = 0
+    restrict_types: bool = True
+
+    def __call__(self, doc: Doc, entities: List[Span], type_pairs: TypePairs = None) -> List[Pair]:
+        if not doc.has_annotation("SENT_START"):
+            if len(entities) > 1:
+                warn(Warnings.ROC_W015)
+            sentence = [0] * len(doc)
+        else:
+            sentence = list(itertools.accumulate(int(bool(token.is_sent_start) and token.i > 0) for token in doc))
+
+        def near(head: Span, tail: Span) -> bool:
+            return abs(sentence[head.start] - sentence[tail.start]) <= self.window
+
+        return _ordered_pairs(entities, near, type_pairs if self.restrict_types else None)
+
+
+def _ordered_pairs(entities: Iterable[Span], near: Callable[[Span, Span], bool], type_pairs: TypePairs) -> List[Pair]:
+    """The ordered pairs of distinct spans (deduplicated by offsets) that are near,
+    with a (head label, tail label) pair in type_pairs if it is given."""
+    unique = _dedupe(entities)
+    pairs = []
+    for head in unique:
+        for tail in unique:
+            if _same_span(head, tail) or not near(head, tail):
+                continue
+            if type_pairs and (head.label_, tail.label_) not in type_pairs:
+                continue
+            pairs.append((head, tail))
+    return pairs
 
 
 def _dedupe(spans: Iterable[Span]) -> List[Span]:

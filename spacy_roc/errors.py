@@ -31,10 +31,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Using its name as the description: {description!r}. Add descriptions for it to "
         "the descriptions JSON file."
     )
-    ROC_W004 = (
-        "Span group '{key}' is not set on the doc; the doc has no entities for the "
-        "roc_relations component. Set doc.spans['{key}'] or change spans_key."
-    )
     ROC_W005 = (
         "Relation '{label}' had {n_dropped} empty or duplicate description(s); they were "
         "ignored."
@@ -57,6 +53,21 @@ class Warnings(metaclass=ErrorsWithCodes):
         "an empty type. Give the label when making the span, e.g. "
         "Span(doc, start, end, label=\"PERSON\"): setting span.label_ on a span read "
         "back from doc.spans changes a copy."
+    )
+    ROC_W013 = (
+        "Entity labels the model never saw in training: {labels}. They are shown to the "
+        "model as {shown} (it was trained with {known}). Set the component's "
+        "type_map, e.g. {{\"PER\": \"PERSON\"}}, to choose."
+    )
+    ROC_W014 = (
+        "{n} doc(s) have entities, but none of their pairs has entity types a trained "
+        "relation was seen with ({type_pairs}): no pair is scored. Add a relation for "
+        "those types (add_relation), or set restrict_types = false in the candidates."
+    )
+    ROC_W015 = (
+        "spacy_roc.sentence_pairs.v1 got a doc without sentence boundaries: all its "
+        "entity pairs are proposed, as one sentence. Put a sentencizer (or a parser) "
+        "before roc_relations."
     )
     ROC_W012 = (
         "{n} relation(s) are new to the model (added after training, or their texts "
@@ -345,6 +356,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "type_weight must be in [0, 0.5) (the context term keeps 1 - 2 * type_weight of "
         "the score), not {value!r}."
     )
+    ROC_E044 = "spacy_roc.sentence_pairs.v1: window must be an integer >= 0, not {value!r}."
     ROC_E043 = (
         "gamma (the calibration of trained against new relations) must be a finite "
         "number, not {value!r}."

@@ -63,6 +63,8 @@ class RelationBatch:
     draw (Optional[int]): In training with sampled label texts, the seed of the draw
         of one text per relation (the parts of a split batch share it); None: drawn
         with Python's random.
+    trained_pairs (Optional[List[bool]]): Per pair, whether the trained relations
+        may label it (see Candidates); None: all pairs.
     """
 
     docs: List[Doc]
@@ -71,6 +73,7 @@ class RelationBatch:
     image_index: List[int]
     relations: RelationSet
     draw: Optional[int] = None
+    trained_pairs: Optional[List[bool]] = None
 
     @property
     def n_pairs(self) -> int:
@@ -82,40 +85,107 @@ class RelationBatch:
 
 
 def entity_spans(doc: Doc, spans_key: Optional[str]) -> List[Span]:
-    """The entities of a doc: `doc.ents`, or the span group `spans_key` (ROC_W004
-    and no entities if the doc lacks it)."""
-    if spans_key is None:
-        return list(doc.ents)
-    if spans_key not in doc.spans:
-        warn(Warnings.ROC_W004.format(key=spans_key))
-        return []
-    return list(doc.spans[spans_key])
+    """The entities of a doc: the span group `spans_key` when the doc has it, else
+    `doc.ents` (what spaCy's `ner` and `entity_ruler` set)."""
+    if spans_key is not None and spans_key in doc.spans:
+        return list(doc.spans[spans_key])
+    return list(doc.ents)
+
+
+@dataclass(frozen=True)
+class EntityTypes:
+    """The entity types the model is shown for the labels of a doc's entities.
+
+    known (Tuple[str, ...]): The entity labels seen in training (empty: every label
+        is shown as it is).
+    type_map (Tuple[Tuple[str, str], ...]): (label, shown label): the component's
+        type_map, then, for the labels it never saw that the map does not name, the
+        known label it chose (see RelationRetriever).
+    """
+
+    known: Tuple[str, ...] = ()
+    type_map: Tuple[Tuple[str, str], ...] = ()
+
+    def shown(self, label: str) -> str:
+        return dict(self.type_map).get(label, label)
+
+    def relabel(self, spans: List[Span]) -> List[Span]:
+        """The spans with the labels the model is shown."""
+        result = []
+        for span in spans:
+            shown = self.shown(span.label_)
+            result.append(span if shown == span.label_ else Span(span.doc, span.start, span.end, label=shown))
+        return result
+
+
+@dataclass
+class Candidates:
+    """The pairs to score in each doc, and which of them the trained relations may
+    label (None: all).
+
+    pairs (List[List[Pair]]): (head, tail) pairs per doc.
+    trained (Optional[List[bool]]): Per pair, in batch order, whether its entity
+        types were seen with a trained relation; the others are scored against the
+        new relations only.
+    """
+
+    pairs: List[List[Pair]]
+    trained: Optional[List[bool]] = None
 
 
 def candidate_pairs(
-    docs: Iterable[Doc], candidates: CandidateFunc, spans_key: Optional[str], type_pairs: TypePairs
-) -> List[List[Pair]]:
+    docs: Iterable[Doc], candidates: CandidateFunc, spans_key: Optional[str], type_pairs: TypePairs,
+    types: EntityTypes = EntityTypes(), open_types: bool = False,
+) -> Candidates:
     """The pairs to score in each doc: the pairs listed in `doc._.relation_pairs`
     when the doc has them (e.g. the gold pairs of a benchmark, listed by
-    spacy_roc.Corpus.v1), else those the candidate function proposes; ROC_W010 once
-    for the batch's entities that have no label (they are marked with an empty type).
+    spacy_roc.Corpus.v1), else those the candidate function proposes. Entity labels
+    are shown to the model as `types` says; entities without a label are marked with
+    an empty type (ROC_W010 once for the batch). With `open_types`
+    (new relations offered), the pairs whose entity types no trained relation was
+    seen with are proposed too, for the new relations only; without it, a doc with
+    entities whose every pair the types rule out gets ROC_W014 (once for the batch).
 
     docs (Iterable[Doc]): The docs.
     candidates (CandidateFunc): The candidate function.
-    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    spans_key (Optional[str]): Span group with the entities (if the doc has it).
     type_pairs (Optional[Set[Tuple[str, str]]]): Entity-type pairs seen in training.
-    RETURNS (List[List[Tuple[Span, Span]]]): The pairs per doc.
+    types (EntityTypes): The types shown for the entities' labels.
+    open_types (bool): Whether new relations are offered.
+    RETURNS (Candidates): The pairs per doc, and which the trained relations score.
     """
-    pairs = []
+    pairs: List[List[Pair]] = []
+    trained: List[bool] = []
+    n_ruled_out = 0
     for doc in docs:
-        entities = entity_spans(doc, spans_key)
+        entities = types.relabel(entity_spans(doc, spans_key))
         listed = doc._.relation_pairs
-        pairs.append(listed_pairs(doc, listed, entities) if listed is not None else candidates(doc, entities, type_pairs))
+        if listed is not None:
+            doc_pairs = listed_pairs(doc, listed, entities)
+            allowed = [True] * len(doc_pairs)
+        else:
+            doc_pairs = candidates(doc, entities, type_pairs)
+            allowed = [True] * len(doc_pairs)
+            if type_pairs is not None and (open_types or not doc_pairs):
+                every = candidates(doc, entities, None)
+                if open_types:
+                    kept = {pair_offsets(pair) for pair in doc_pairs}
+                    doc_pairs, allowed = every, [pair_offsets(pair) in kept for pair in every]
+                elif every:
+                    n_ruled_out += 1
+        pairs.append(doc_pairs)
+        trained.extend(allowed)
     unlabelled = {(i, s.start, s.end): s for i, doc_pairs in enumerate(pairs) for pair in doc_pairs for s in pair if not s.label_}
     if unlabelled:
         example = next(iter(unlabelled.values())).text
         warn(Warnings.ROC_W010.format(n=len(unlabelled), example=example))
-    return pairs
+    if n_ruled_out:
+        warn(Warnings.ROC_W014.format(n=n_ruled_out, type_pairs=sorted(type_pairs)))
+    return Candidates(pairs, None if all(trained) else trained)
+
+
+def pair_offsets(pair: Pair) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    return (pair[0].start, pair[0].end), (pair[1].start, pair[1].end)
 
 
 def listed_pairs(doc: Doc, listed: Iterable[Sequence[Sequence[int]]], entities: List[Span]) -> List[Pair]:
@@ -137,11 +207,13 @@ class TrainingScan:
     type_pairs (Set[Tuple[str, str]]): The (head type, tail type) pairs seen with a
         relation other than the no-relation label.
     entity_types (Set[str]): The labels of all entities.
+    n_entities (int): How many entities the docs have.
     """
 
     labels: Set[str]
     type_pairs: Set[Tuple[str, str]]
     entity_types: Set[str]
+    n_entities: int = 0
 
 
 def scan_relations(examples: Iterable[Example], spans_key: Optional[str], none_label: str) -> TrainingScan:
@@ -156,13 +228,15 @@ def scan_relations(examples: Iterable[Example], spans_key: Optional[str], none_l
     labels: Set[str] = set()
     type_pairs: Set[Tuple[str, str]] = set()
     entity_types: Set[str] = set()
+    n_entities = 0
     for example in examples:
         doc = example.reference
         types = {(s.start, s.end): s.label_ for s in entity_spans(doc, spans_key)}
         entity_types.update(types.values())
+        n_entities += len(types)
         for record in doc._.relations:
             head, tail = validate_record(doc, record)
             labels.add(record["label"])
             if record["label"] != none_label:
                 type_pairs.add((types.get(head, ""), types.get(tail, "")))
-    return TrainingScan(labels, type_pairs, entity_types)
+    return TrainingScan(labels, type_pairs, entity_types, n_entities)

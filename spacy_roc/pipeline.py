@@ -23,8 +23,8 @@ from .errors import Errors, Warnings, warn
 from .alignment import gold_indices
 from .extensions import install_extensions, predicted_records
 from .images import ImageReader
-from .inputs import RelationBatch, RelationSet, candidate_pairs, scan_relations
-from .model.roc_model import is_initialized, use_params
+from .inputs import EntityTypes, RelationBatch, RelationSet, candidate_pairs, entity_spans, scan_relations
+from .model.roc_model import is_initialized, nearest_types, use_params
 
 default_model_config = """
 [model]
@@ -69,6 +69,7 @@ Scores = Tuple[List[List[Pair]], Floats2d]
         "top_k": 3,
         "none_label": "None",
         "spans_key": None,
+        "type_map": {},
         "on_missing_image": "text_only",
         "scorer": {"@scorers": "spacy_roc.relation_scorer.v1"},
     },
@@ -76,10 +77,11 @@ Scores = Tuple[List[List[Pair]], Floats2d]
 )
 def make_roc_relations(
     nlp: Language, name: str, model: Model[RelationBatch, Floats2d], candidates: CandidateFunc, threshold: float,
-    top_k: int, none_label: str, spans_key: Optional[str], on_missing_image: str, scorer: Optional[Callable],
+    top_k: int, none_label: str, spans_key: Optional[str], type_map: Dict[str, str], on_missing_image: str,
+    scorer: Optional[Callable],
 ) -> "RelationRetriever":
     """Create a roc_relations component (see RelationRetriever)."""
-    settings = {"threshold": threshold, "top_k": top_k, "none_label": none_label, "spans_key": spans_key}
+    settings = {"threshold": threshold, "top_k": top_k, "none_label": none_label, "spans_key": spans_key, "type_map": type_map}
     return RelationRetriever(
         nlp.vocab, model, name, candidates=candidates, on_missing_image=on_missing_image, scorer=scorer, **settings
     )
@@ -95,7 +97,12 @@ class RelationRetriever(TrainablePipe):
     threshold (float): Minimum probability for a relation to be listed.
     top_k (int): Number of runner-up relations listed as alternatives.
     none_label (str): The no-relation label; such predictions are not listed.
-    spans_key (Optional[str]): Span group with the entities; None: doc.ents.
+    spans_key (Optional[str]): Span group with the entities, read when the doc has
+        it; else (and with None) doc.ents.
+    type_map (Dict[str, str]): Entity labels shown to the model as another, e.g.
+        {"PER": "PERSON"}. A label neither seen in training nor mapped is shown as
+        the one type the model was trained with, if it saw one, else as the seen
+        type whose name the frozen label encoder puts nearest (ROC_W013).
     on_missing_image (str): "text_only" or "error", for docs whose image is absent
         or unreadable (`self.images`, an ImageReader, counts them).
     scorer (Optional[Callable]): The scoring method.
@@ -104,13 +111,15 @@ class RelationRetriever(TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model[RelationBatch, Floats2d], name: str = "roc_relations", *,
         candidates: CandidateFunc, threshold: float = 0.0, top_k: int = 3, none_label: str = "None",
-        spans_key: Optional[str] = None, on_missing_image: str = "text_only", scorer: Optional[Callable] = None,
+        spans_key: Optional[str] = None, type_map: Optional[Dict[str, str]] = None, on_missing_image: str = "text_only",
+        scorer: Optional[Callable] = None,
     ):
         install_extensions()
         self.vocab, self.model, self.name = vocab, model, name
         self.candidates = candidates
         self.threshold, self.top_k = threshold, top_k
         self.none_label, self.spans_key = none_label, spans_key
+        self.type_map = dict(type_map or {})
         self.images = ImageReader(on_missing_image)
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {
@@ -222,14 +231,31 @@ class RelationRetriever(TrainablePipe):
         """The model's input: the candidate pairs, images and relation set."""
         if not is_initialized(self.model):
             raise ValueError(Errors.ROC_E001)
-        type_pairs = {(h, t) for h, t in self.cfg["type_pairs"]} or None
-        pairs = candidate_pairs(docs, self.candidates, self.spans_key, type_pairs)
-        wanted = [bool(doc_pairs) and self.model.attrs["uses_images"] for doc_pairs in pairs]
-        images, image_index = self.images.read(docs, wanted)
         relations = RelationSet.from_dict(self.relation_set, self.cfg.get("trained"))
         if relations.new and not self.model.attrs["routes_new"]:
             warn(Warnings.ROC_W012.format(n=sum(relations.new)))
-        return RelationBatch(docs, pairs, images, image_index, relations)
+        type_pairs = {(h, t) for h, t in self.cfg["type_pairs"]} or None
+        types = self._entity_types(docs)
+        found = candidate_pairs(docs, self.candidates, self.spans_key, type_pairs, types, open_types=bool(relations.new))
+        wanted = [bool(doc_pairs) and self.model.attrs["uses_images"] for doc_pairs in found.pairs]
+        images, image_index = self.images.read(docs, wanted)
+        return RelationBatch(docs, found.pairs, images, image_index, relations, trained_pairs=found.trained)
+
+    def _entity_types(self, docs: List[Doc]) -> EntityTypes:
+        """The types shown for the entity labels of the docs: the type_map's; a label
+        the model never saw in training and the map does not name is shown as the
+        one type it saw, if it saw one, else as the seen label whose type name the
+        frozen label encoder puts nearest (ROC_W013 once for the batch)."""
+        known = tuple(label for label in self.cfg.get("entity_types") or () if label)
+        labels = {span.label_ for doc in docs for span in entity_spans(doc, self.spans_key) if span.label_}
+        unknown = sorted(label for label in labels - set(known) if self.type_map.get(label, label) not in known)
+        unmapped = [label for label in unknown if label not in self.type_map]
+        if not known or not unknown:
+            return EntityTypes(known, tuple(sorted(self.type_map.items())))
+        chosen = {label: known[0] for label in unmapped} if len(known) == 1 else nearest_types(self.model, unmapped, known)
+        mapping = {**self.type_map, **chosen}
+        warn(Warnings.ROC_W013.format(labels=unknown, shown={label: mapping.get(label, label) for label in unknown}, known=list(known)))
+        return EntityTypes(known, tuple(sorted(mapping.items())))
 
     def predict(self, docs: Iterable[Doc]) -> Scores:
         """Score the candidate pairs of a batch of docs.
@@ -240,16 +266,26 @@ class RelationRetriever(TrainablePipe):
         n_bad = int((~self.model.ops.xp.isfinite(logits).all(axis=-1)).sum())
         if n_bad:
             raise ValueError(Errors.ROC_E028.format(n_bad=n_bad, n_pairs=batch.n_pairs))
-        return batch.pairs, self.model.ops.softmax(self._calibrated(logits, batch.relations))
+        return batch.pairs, self.model.ops.softmax(self._offered(logits, batch))
 
-    def _calibrated(self, logits: Floats2d, relations: RelationSet) -> Floats2d:
-        """Calibrated stacking: gamma subtracted from the trained relations' logits
-        when new relations are offered with them (a shift of all of them would not
-        change the probabilities)."""
-        if not relations.new or all(relations.new) or self.gamma == 0.0 or not self.model.attrs["routes_new"]:
+    def _offered(self, logits: Floats2d, batch: RelationBatch) -> Floats2d:
+        """The logits of what is offered: with new relations offered beside trained
+        ones, gamma is taken off the trained relations' logits (calibrated stacking;
+        a shift of all of them would not change the probabilities), and the pairs
+        whose entity types no trained relation was seen with cannot take a trained
+        relation other than the no-relation label."""
+        relations = batch.relations
+        if not relations.new or all(relations.new):
             return logits
-        trained = self.model.ops.asarray1f([0.0 if new else 1.0 for new in relations.new])
-        return logits - self.gamma * trained
+        xp = self.model.ops.xp
+        trained = [not new for new in relations.new]
+        if self.gamma != 0.0 and self.model.attrs["routes_new"]:
+            logits = logits - self.gamma * xp.asarray(trained, dtype=logits.dtype)
+        if batch.trained_pairs is not None:
+            relation = xp.asarray([t and label != self.none_label for t, label in zip(trained, relations.labels)])
+            closed = ~xp.asarray(batch.trained_pairs)[:, None] & relation[None, :]
+            logits = xp.where(closed, -xp.inf, logits)
+        return logits
 
     def set_annotations(self, docs: Iterable[Doc], scores: Scores) -> None:
         """Write the predicted relations to doc._.relations."""
@@ -335,8 +371,11 @@ class RelationRetriever(TrainablePipe):
         descriptions: Optional[Any] = None,
     ) -> None:
         """Set up the relation set from the descriptions (a JSON file or dict, see
-        spacy_roc.descriptions) and the data, learn the entity-type pairs of
-        relations, and load the pretrained encoders."""
+        spacy_roc.descriptions) and the data, learn the entity types and the
+        entity-type pairs of relations, and load the pretrained encoders. Without
+        data (`nlp.initialize()` gives spaCy's dummy example) the component is the
+        untrained zero-shot pipeline of its descriptions: it scores pairs as its
+        pretrained text encoder does."""
         validate_get_examples(get_examples, "RelationRetriever.initialize")
         given = load_relations(descriptions, self.none_label) if descriptions is not None else {}
         seen = scan_relations(get_examples(), self.spans_key, self.none_label)
@@ -345,7 +384,7 @@ class RelationRetriever(TrainablePipe):
         self.cfg["trained"] = {}  # recorded by `update`: an untrained component knows no relation
         self.cfg["type_pairs"] = sorted([list(p) for p in seen.type_pairs])
         self.cfg["entity_types"] = sorted(seen.entity_types)
-        if seen.labels <= {self.none_label}:
+        if seen.n_entities and seen.labels <= {self.none_label}:
             warn(Warnings.ROC_W008.format(none_label=self.none_label))
         self.model.initialize(X=RelationBatch([], [], [], [], RelationSet.from_dict(relations)))
 

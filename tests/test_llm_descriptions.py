@@ -6,6 +6,8 @@ count the calls that spacy-llm's cache saves. The REST tests use spacy-llm's rea
 OpenAI model with `requests` replaced by a fake API, so nothing goes out.
 """
 import hashlib
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Iterable, List
@@ -470,12 +472,49 @@ def test_task_factory_checks_n():
     assert make_descriptions_task(n=3).n == 3
 
 
-def test_task_is_declared_as_an_entry_point():
-    tomllib = pytest.importorskip("tomllib")
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf8"))
-    target = pyproject["project"]["entry-points"]["spacy_llm_tasks"][TASK]
-    module, name = target.split(":")
-    assert getattr(__import__(module, fromlist=[name]), name) is registry.llm_tasks.get(TASK)
+def test_task_resolves_by_name_in_a_fresh_interpreter(tmp_path):
+    """A config that names the task resolves with only spaCy and spacy-llm imported:
+    spacy-llm's llm_tasks registry finds it through its entry point (group
+    thinc_llm_tasks), and spacy_roc is imported by that lookup, not before."""
+    config = tmp_path / "llm.cfg"
+    config.write_text(f'[task]\n@llm_tasks = "{TASK}"\nn = 3\n', encoding="utf8")
+    program = (
+        "import sys, spacy, spacy_llm\n"
+        "from spacy_llm.registry import registry\n"
+        "from thinc.api import Config\n"
+        "assert 'spacy_roc' not in sys.modules\n"
+        f"task = registry.resolve(Config().from_disk({str(config)!r}))['task']\n"
+        "print(type(task).__module__, type(task).__name__, task.n)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["spacy_roc.commands.llm.task", "RelationDescriptionsTask", "3"]
+
+
+def test_cache_keys_respect_the_order_of_a_request(tmp_path):
+    """spacy-llm's cache keys a doc by the sum of its token hashes; a request with
+    head and tail swapped must not get the cached answer of the other."""
+    from spacy_llm.cache import BatchCache
+
+    nlp = spacy.blank("en")
+    forward = request_doc(nlp, "drew", ["The head person drew the tail shape."], ["PERSON -> SHAPE"])
+    swapped = request_doc(nlp, "drew", ["The tail person drew the head shape."], ["PERSON -> SHAPE"])
+
+    def request_tokens(doc):  # the tokens after the digest
+        start = doc.text.index(" ") + 1
+        return sorted(t.text for t in doc if t.idx >= start)
+
+    assert request_tokens(forward) == request_tokens(swapped)  # the same tokens, in another order
+    assert BatchCache._doc_id(forward) != BatchCache._doc_id(swapped)
+    llm_config = {"task": {"@llm_tasks": TASK, "n": 2}, "model": {"@llm_models": FAKE}}
+    cache = {"@llm_misc": "spacy.BatchCache.v1", "path": str(tmp_path / "cache"), "batch_size": 1, "max_batches_in_mem": 4}
+    llm = nlp.add_pipe("llm", config={**llm_config, "cache": cache})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = llm(forward)._.roc_descriptions
+        second = llm(swapped)._.roc_descriptions
+    assert len(CALLS) == 2 and "The tail person drew the head shape." in CALLS[1]
+    assert first != second
 
 
 # -- CLI ------------------------------------------------------------------------------

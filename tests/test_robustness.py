@@ -59,10 +59,10 @@ def nlp(tiny_bert_dir):
 def pipe(nlp):
     """The component, with its settings restored after the test."""
     pipe = nlp.get_pipe("roc_relations")
-    saved = (pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates)
+    saved = (pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates, pipe.type_map)
     relations = dict(pipe.cfg["relations"])
     yield pipe
-    pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates = saved
+    pipe.threshold, pipe.top_k, pipe.none_label, pipe.spans_key, pipe.images.on_missing, pipe.candidates, pipe.type_map = saved
     pipe.cfg["relations"] = relations
 
 
@@ -232,9 +232,11 @@ def test_overlapping_spans(nlp, pipe):
     assert_valid_records(out, none_label="__no_such_label__")
     keys = [(tuple(r["head"]), tuple(r["tail"])) for r in out._.relations]
     assert len(keys) == len(set(keys)) == 5 * 4  # (2, 5) listed twice: deduplicated
-    pipe.spans_key = "no_such_group"
-    with pytest.warns(UserWarning, match="ROC_W004"):
-        assert nlp(BLANK("anna drew"))._.relations == []
+    pipe.spans_key = "no_such_group"  # a doc without the group: its doc.ents
+    doc = BLANK("anna drew the red circle")
+    doc.ents = [Span(doc, 0, 1, "PERSON"), Span(doc, 2, 5, "SHAPE")]
+    with list_every_pair(pipe):
+        assert [(r["head"], r["tail"]) for r in nlp(doc)._.relations] == [([0, 1], [2, 5]), ([2, 5], [0, 1])]
 
 
 def test_unlabelled_entity_spans_warn(nlp, pipe):
@@ -256,15 +258,31 @@ def test_unlabelled_entity_spans_warn(nlp, pipe):
 
 
 def test_labels_never_seen_in_training(nlp, pipe):
+    """Labels the model never saw are shown as a label it saw (type_map, else the
+    nearest type name), with ROC_W013; the markers then see that label."""
     ents = [(0, 1, "ALIEN_BEING"), (2, 5, "GADGET")]
     pipe.candidates = make_all_pairs(restrict_types=True)
-    assert pipe.cfg["type_pairs"] == [["PERSON", "SHAPE"]]
+    assert pipe.cfg["type_pairs"] == [["PERSON", "SHAPE"]] and pipe.cfg["entity_types"] == ["PERSON", "SHAPE"]
+    pipe.type_map = {"ALIEN_BEING": "PERSON", "GADGET": "SHAPE"}
+    image = solid_image((1, 1, 1))
     with list_every_pair(pipe):
-        assert nlp(doc_with(ents=ents, image=solid_image((1, 1, 1))))._.relations == []
-        pipe.candidates = make_all_pairs(restrict_types=False)
-        out = nlp(doc_with(ents=ents, image=solid_image((1, 1, 1))))
-    assert len(out._.relations) == 2
-    assert_valid_records(out, none_label="__no_such_label__")
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            unseen = nlp(doc_with(ents=ents, image=image))
+        assert not roc_warnings(record, "ROC_W013")  # mapped: nothing to say
+        seen = nlp(doc_with(ents=[(0, 1, "PERSON"), (2, 5, "SHAPE")], image=image))
+    assert [(r["head"], r["tail"]) for r in unseen._.relations] == [([0, 1], [2, 5])]  # PERSON -> SHAPE only
+    assert_same_relations([unseen], [seen])
+    pipe.type_map = {"GADGET": "SHAPE"}  # ALIEN_BEING not mapped: the nearest seen type name
+    with list_every_pair(pipe):
+        with pytest.warns(UserWarning, match=r"ROC_W013.*\['ALIEN_BEING'\].*'ALIEN_BEING': '(PERSON|SHAPE)'"):
+            nlp(doc_with(ents=ents, image=image))
+
+
+def test_pairs_no_trained_relation_takes_warn(nlp, pipe):
+    pipe.candidates = make_all_pairs(restrict_types=True)
+    with pytest.warns(UserWarning, match=r"ROC_W014.*1 doc"):
+        assert nlp(doc_with(ents=[(0, 1, "SHAPE"), (2, 5, "SHAPE")], image=solid_image((1, 1, 1))))._.relations == []
 
 
 def test_docs_far_longer_than_max_length(nlp, pipe):

@@ -612,6 +612,37 @@ def zeroshot_transfer_cli(
     msg.table(rows, header=header, aligns=("l", *("r" for _ in header[1:])), divider=True)
 
 
+@zeroshot_app.command("build", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def zeroshot_build_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="A pipeline config, e.g. configs/zeroshot_minilm.cfg", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Folder for the pipeline", file_okay=False),
+) -> None:
+    """Build a pipeline that finds relations with no training: the config's
+    pipeline, initialized without data (nlp.initialize()), its relations read from
+    the config's descriptions file. Its roc_relations scores pairs as the pretrained
+    text encoder does. Extra options --section.key value override the config (e.g.
+    --paths.descriptions FILE). Package it with `python -m spacy package`."""
+    import spacy
+
+    from .evaluate import find_relation_pipe
+
+    with _fails_as("Zero-shot build failed"):
+        config = spacy.util.load_config(config_path, overrides=parse_overrides(ctx.args), interpolate=False)
+        nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+        nlp.initialize()
+        pipe = find_relation_pipe(nlp)
+        nlp.to_disk(output_path)
+    msg.good(f"Built {output_path}: {len(pipe.labels)} relations ({', '.join(pipe.labels)}), untrained")
+
+
+def parse_overrides(args: List[str]) -> Dict[str, Any]:
+    """spaCy's parser of --section.key value overrides."""
+    from spacy.cli._util import parse_config_overrides
+
+    return parse_config_overrides(args)
+
+
 @zeroshot_app.command("type-weight", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def zeroshot_type_weight_cli(
     ctx: typer.Context,

@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import srsly
 from spacy.util import registry
@@ -38,7 +38,7 @@ from ..errors import Errors, Warnings, warn
 from ..inputs import RelationBatch, RelationSet
 from .encoders import EntityGroundingLayer, HFTextEncoder, TimmImageEncoder, hf_from_msg, hf_to_msg, make_image_transform, timm_model_from_saved
 from .featurize import Features, Inputs, LabelArrays, build_featurizer, label_arrays
-from .markers import PairTokenizer
+from .markers import PairTokenizer, type_name
 from .pair_encoders import ModuleParts, PairEncoder
 from .shim import torch_wrapper
 
@@ -342,6 +342,22 @@ def _text_vectors(model: Model, relations: RelationSet) -> Tuple[Any, LabelArray
         ids, mask = (xp2torch(getattr(arrays, name), device=device) for name in ("text_ids", "text_mask"))
         cache.key, cache.value = (relations.relations, network), (network.encode_texts(ids, mask), arrays)
     return cache.value
+
+
+def nearest_types(model: Model, labels: Sequence[str], known: Sequence[str]) -> Dict[str, str]:
+    """For each entity label, the known one (a label seen in training) whose type
+    name (e.g. "person" for PERSON) the frozen label encoder puts nearest (cosine).
+    RETURNS (Dict[str, str]): {label: known label}."""
+    if not labels or not known:
+        return {}
+    inputs = _inputs(model)
+    names = [type_name(label) or label for label in (*labels, *known)]
+    encoded = inputs.label_tokenizer(names, padding=True, truncation=True, max_length=inputs.label_max_length, return_tensors="np")
+    device = model.get_ref("network").shims[0].device
+    ids, mask = (xp2torch(encoded[key].astype("int64"), device=device) for key in ("input_ids", "attention_mask"))
+    vectors = get_network(model).encode_texts(ids, mask)  # (labels + known, Dt), unit length
+    similarity = vectors[: len(labels)] @ vectors[len(labels) :].t()  # (labels, known)
+    return {label: known[int(i)] for label, i in zip(labels, similarity.argmax(dim=1).tolist())}
 
 
 def convert_inputs(model: Model, X: Tuple[Features, Optional[Dict[str, Any]]], is_train: bool) -> Tuple[ArgsKwargs, Callable]:

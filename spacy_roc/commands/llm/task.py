@@ -1,13 +1,17 @@
 """The spacy-llm task spacy_roc.RelationDescriptions.v1: new descriptions of a relation.
 
-Each doc the `llm` pipe gets is a relation request (`request_doc`): its text is the
-JSON of the label, the entity types seen with it, example sentences, the
-descriptions it has and, when its entry gives them, its name and aliases. spacy-llm's
-cache keys a doc by its tokens, so a request whose label, types, examples,
-descriptions, name or aliases changed is asked again, and an unchanged one is not.
+Each doc the `llm` pipe gets is a relation request (`request_doc`): its text is a
+digest of the request, then the JSON of the label, the entity types seen with it,
+example sentences, the descriptions it has and, when its entry gives them, its name
+and aliases. spacy-llm's cache keys a doc by the sum of its tokens' hashes, which
+ignores their order ("PERSON -> ORG" and "ORG -> PERSON" sum alike); the digest
+token (of the JSON text, so of its order) makes a request whose label, types,
+examples, descriptions, name or aliases changed, or changed order, a new key: it is
+asked again, and an unchanged one is not.
 The task renders one prompt per request (a request is never sharded) and sets the new
 descriptions on `doc._.roc_descriptions`.
 """
+import hashlib
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
@@ -51,20 +55,27 @@ def request_doc(
     examples (Sequence[Dict[str, str]]): Sentences with it: "text", "head", "tail".
     name (Optional[str]): Its name, if its entry gives one.
     aliases (Sequence[str]): Its other names, if its entry gives some.
-    RETURNS (Doc): The doc, whose text is the request as JSON (name and aliases only
-        when given, so the request of a label without them is as before).
+    RETURNS (Doc): The doc, whose text is the request's digest and the request as
+        JSON (name and aliases only when given).
     """
     request = {"label": label, "descriptions": list(descriptions), "type_pairs": list(type_pairs), "examples": list(examples)}
     if name:
         request["name"] = name
     if aliases:
         request["aliases"] = list(aliases)
-    return nlp.make_doc(srsly.json_dumps(request, sort_keys=True))
+    text = srsly.json_dumps(request, sort_keys=True)
+    return nlp.make_doc(f"{request_digest(text)} {text}")
+
+
+def request_digest(text: str) -> str:
+    """A token that hashes the request's text, order included (see the module
+    docstring)."""
+    return "request-" + hashlib.sha256(text.encode("utf8")).hexdigest()[:24]
 
 
 def read_request(doc: Doc) -> Dict[str, Any]:
     """The request of a doc made by request_doc."""
-    return srsly.json_loads(doc.text)
+    return srsly.json_loads(doc.text.split(" ", 1)[1])
 
 
 class RelationDescriptionsTask:
