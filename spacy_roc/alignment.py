@@ -1,7 +1,7 @@
 """Gold against predicted relations: the one alignment that training, the scorer and
 the visualisation share, so they cannot disagree.
 
-Records are keyed by their (head, tail) token offsets. Gold records live on an
+Records are keyed by their (head, tail) sides: token offsets, or ("object", i). Gold records live on an
 Example's reference doc; they are keyed on the *predicted* doc's tokens, mapped
 through the Example's alignment when the two tokenizations differ. A pair without a
 record has the no-relation label.
@@ -13,9 +13,9 @@ from spacy.training import Example
 
 from .errors import Errors
 from .extensions import record_key
+from .objects import SideKey, side_key
 
-Offsets = Tuple[int, int]
-PairKey = Tuple[Offsets, Offsets]
+PairKey = Tuple[SideKey, SideKey]
 # (pair, gold label, predicted label)
 AlignedPair = Tuple[PairKey, str, str]
 
@@ -40,11 +40,19 @@ def gold_by_pair(example: Example) -> Dict[PairKey, str]:
     reference = example.reference
     mapped: Dict[PairKey, str] = {}
     for (head, tail), label in gold.items():
-        spans = [Span(reference, *head), Span(reference, *tail)]
-        aligned = example.get_aligned_spans_y2x(spans, allow_overlap=True)
-        if len(aligned) == 2:
-            mapped[((aligned[0].start, aligned[0].end), (aligned[1].start, aligned[1].end))] = label
+        sides = [_aligned(example, reference, key) for key in (head, tail)]
+        if None not in sides:
+            mapped[(sides[0], sides[1])] = label
     return mapped
+
+
+def _aligned(example: Example, reference: Any, key: Any) -> Optional[Any]:
+    """A side's key on the predicted doc: an object's is its own; a span's is mapped
+    through the alignment (None if it does not map)."""
+    if key[0] == "object":
+        return key
+    aligned = example.get_aligned_spans_y2x([Span(reference, *key)], allow_overlap=True)
+    return (aligned[0].start, aligned[0].end) if len(aligned) == 1 else None
 
 
 def align(gold: Mapping[PairKey, str], predicted: Mapping[PairKey, str], none_label: str) -> List[AlignedPair]:
@@ -65,9 +73,9 @@ def align_example(example: Example, none_label: str) -> List[AlignedPair]:
     return align(gold_by_pair(example), labels_by_pair(example.predicted._.relations), none_label)
 
 
-def pair_key(head: Span, tail: Span) -> PairKey:
-    """The key of a candidate (head, tail) pair."""
-    return (head.start, head.end), (tail.start, tail.end)
+def pair_key(head: Any, tail: Any) -> PairKey:
+    """The key of a candidate (head, tail) pair (see spacy_roc.objects.side_key)."""
+    return side_key(head), side_key(tail)
 
 
 def status(gold: str, predicted: str, none_label: str) -> Optional[str]:

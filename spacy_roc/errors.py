@@ -278,8 +278,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "spans. Remove one, or use a pipeline whose component has a spans_key."
     )
     ROC_E505 = (
-        "\"pairs\" is malformed ({reason}). \"pairs\" is a list of [head, tail] "
-        "indices into \"entities\", naming two entities with different offsets."
+        "\"pairs\" is malformed ({reason}). \"pairs\" is a list of [head, tail], each "
+        "an index into \"entities\" or {{\"object\": i}} of \"objects\": two entities "
+        "with different offsets, or an entity and an object."
     )
     ROC_E506 = (
         "The image cannot be read ({reason}). \"image\" is a path (a relative path is "
@@ -295,6 +296,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "the extra: pip install \"spacy-roc[ray]\"."
     )
     ROC_E509 = "Cannot annotate: {reason}."
+    ROC_E510 = "\"objects\" is malformed: {reason}"
     # -- convert prodigy / export prodigy: ROC_E110-E119
     ROC_E110 = (
         "Malformed Prodigy task on line {line_no} of {path}: {reason}. A rel.manual "
@@ -355,6 +357,24 @@ class Errors(metaclass=ErrorsWithCodes):
     ROC_E041 = (
         "type_weight must be in [0, 0.5) (the context term keeps 1 - 2 * type_weight of "
         "the score), not {value!r}."
+    )
+    ROC_E045 = (
+        "doc._.objects[{index}] is not an object record: {reason}. An object is "
+        "{{\"box\": [x0, y0, x1, y1], \"name\": str or null, \"caption\": str or "
+        "null}}, the box normalised to [0, 1] by the image's width and height."
+    )
+    ROC_E046 = (
+        "A pair of two image objects: a relation joins a text entity and an object, "
+        "or two text entities."
+    )
+    ROC_E047 = (
+        "Pairs with an image object need spacy_roc.InlineMarkers.v1 as the pair "
+        "encoder; {encoder} scores text entity pairs only."
+    )
+    ROC_E048 = (
+        "The saved network's weights do not fit the model built from its config "
+        "(missing {missing}, unexpected {unexpected}): it was saved by another "
+        "version of spacy-roc or another config."
     )
     ROC_E044 = "spacy_roc.sentence_pairs.v1: window must be an integer >= 0, not {value!r}."
     ROC_E043 = (

@@ -10,7 +10,8 @@ from spacy.training import Example
 from .candidates import CandidateFunc, Pair
 from .errors import Errors, Warnings, warn
 from .descriptions import Relation
-from .extensions import validate_record
+from .extensions import record_sides, validate_record
+from .objects import OBJECT_LABEL, SideKey, doc_objects, is_object, side_key
 
 TypePairs = Optional[Set[Tuple[str, str]]]
 
@@ -164,10 +165,10 @@ def candidate_pairs(
             doc_pairs = listed_pairs(doc, listed, entities)
             allowed = [True] * len(doc_pairs)
         else:
-            doc_pairs = candidates(doc, entities, type_pairs)
+            doc_pairs = candidates(doc, entities, type_pairs) + object_pairs(doc, entities, type_pairs)
             allowed = [True] * len(doc_pairs)
             if type_pairs is not None and (open_types or not doc_pairs):
-                every = candidates(doc, entities, None)
+                every = candidates(doc, entities, None) + object_pairs(doc, entities, None)
                 if open_types:
                     kept = {pair_offsets(pair) for pair in doc_pairs}
                     doc_pairs, allowed = every, [pair_offsets(pair) in kept for pair in every]
@@ -184,19 +185,35 @@ def candidate_pairs(
     return Candidates(pairs, None if all(trained) else trained)
 
 
-def pair_offsets(pair: Pair) -> Tuple[Tuple[int, int], Tuple[int, int]]:
-    return (pair[0].start, pair[0].end), (pair[1].start, pair[1].end)
+def pair_offsets(pair: Pair) -> Tuple[SideKey, SideKey]:
+    return side_key(pair[0]), side_key(pair[1])
 
 
-def listed_pairs(doc: Doc, listed: Iterable[Sequence[Sequence[int]]], entities: List[Span]) -> List[Pair]:
-    """The (head, tail) spans of listed token offsets; a span's label is the matching
-    entity's (ROC_E015 for offsets outside the doc or a head equal to its tail)."""
+def listed_pairs(doc: Doc, listed: Iterable[Sequence[Any]], entities: List[Span]) -> List[Pair]:
+    """The (head, tail) sides of listed pairs (token offsets or {"object": i}); a
+    span's label is the matching entity's (ROC_E015 for offsets outside the doc, an
+    unknown object or a head equal to its tail)."""
     labels = {(s.start, s.end): s.label_ for s in entities}
     pairs = []
     for head, tail in listed:
-        (hs, he), (ts, te) = validate_record(doc, {"head": head, "tail": tail, "label": ""})
-        pairs.append((Span(doc, hs, he, label=labels.get((hs, he), "")), Span(doc, ts, te, label=labels.get((ts, te), ""))))
+        sides = record_sides(doc, {"head": head, "tail": tail, "label": ""})
+        pairs.append(tuple(_labelled(side, labels) for side in sides))
     return pairs
+
+
+def _labelled(side: Any, labels: Dict[Tuple[int, int], str]) -> Any:
+    if is_object(side):
+        return side
+    return Span(side.doc, side.start, side.end, label=labels.get((side.start, side.end), ""))
+
+
+def object_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs) -> List[Pair]:
+    """(entity, object) pairs of a doc whose image has objects, the text entity as
+    head (MORE's direction); with type_pairs, only (entity type, OBJECT) pairs seen
+    with a relation."""
+    objects = doc_objects(doc)
+    heads = {(s.start, s.end): s for s in entities}.values()
+    return [(head, obj) for head in heads for obj in objects if not type_pairs or (head.label_, OBJECT_LABEL) in type_pairs]
 
 
 @dataclass
@@ -231,9 +248,10 @@ def scan_relations(examples: Iterable[Example], spans_key: Optional[str], none_l
     n_entities = 0
     for example in examples:
         doc = example.reference
-        types = {(s.start, s.end): s.label_ for s in entity_spans(doc, spans_key)}
+        types: Dict[Any, str] = {(s.start, s.end): s.label_ for s in entity_spans(doc, spans_key)}
         entity_types.update(types.values())
         n_entities += len(types)
+        types.update({obj.key: OBJECT_LABEL for obj in doc_objects(doc)})
         for record in doc._.relations:
             head, tail = validate_record(doc, record)
             labels.add(record["label"])

@@ -8,11 +8,15 @@ JSON calls it: ``annotate`` (its input and output lines), ``visualize`` (JSONL d
 the roc_relations component reads them: the span group ``spans_key``, or ``doc.ents``
 when it is None (then they must not overlap). Written back as the same objects.
 
-**Pairs**: ``doc._.relation_pairs`` holds ``[[head_start, head_end], [tail_start,
-tail_end]]`` token offsets. In JSON, ``"pairs"`` lists ``[head, tail]`` indices into
-``"entities"``; without it the doc lists no pairs (None), and the pipeline's candidate
-function proposes them. The gold pairs of a corpus doc are those of its relation
-records.
+**Objects**: ``doc._.objects`` (see ``spacy_roc.objects``): in JSON, ``"objects"``
+lists ``{"box": [x0, y0, x1, y1], "name", "caption"}`` records, the box normalised to
+[0, 1]; written back the same way (ROC_E510 for a malformed one).
+
+**Pairs**: ``doc._.relation_pairs`` holds ``[head, tail]`` pairs whose sides are
+``[start, end]`` token offsets or ``{"object": i}``. In JSON, ``"pairs"`` lists
+``[head, tail]``, each an index into ``"entities"`` or ``{"object": i}``; without it
+the doc lists no pairs (None), and the pipeline's candidate function proposes them.
+The gold pairs of a corpus doc are those of its relation records.
 
 **Images**: ``doc._.image`` is a path (``str``) or image bytes when read from JSON.
 The one rule for a JSON ``"image"`` value:
@@ -40,7 +44,7 @@ as PNG.
 offsets, as ``annotate`` writes it. Read back, ``score`` defaults to 1.0 and
 ``alternatives`` to ``[]``.
 
-Errors are ``CodecError``s with the codes of the JSON line format (ROC_E501-E506, the
+Errors are ``CodecError``s with the codes of the JSON line format (ROC_E501-E506 and ROC_E510, the
 codes ``annotate`` reports per line; ROC_E015 for a relation); other commands report
 their reason under their own code.
 """
@@ -55,7 +59,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from ..errors import Errors
-from ..extensions import Offsets, make_record, record_key
+from ..extensions import Offsets, make_record
 from ..images import DECODE_ERRORS, ImageError, load_image
 from ..inputs import entity_spans
 from .jsonl import is_int
@@ -77,7 +81,7 @@ Json = Dict[str, Any]
 class CodecError(ValueError):
     """A JSON value the codec cannot read.
 
-    code (str): The error code (ROC_E501-E506 for the fields of a line, ROC_E015 for
+    code (str): The error code (ROC_E501-E506, ROC_E510 for the fields of a line, ROC_E015 for
         a relation); the message is Errors' text for it.
     reason (str): The message without its "[code] " prefix.
     values (Dict[str, Any]): The values filled into the message (e.g. its "reason").
@@ -111,7 +115,7 @@ def doc_from_json(
     open_image (bool): Open the image, so that an unreadable one is an error.
     RETURNS (Doc): The doc.
     RAISES (CodecError): ROC_E501 (no text), ROC_E502-E504 (entities), ROC_E505
-        (pairs), ROC_E506 (image).
+        (pairs), ROC_E506 (image), ROC_E510 (objects).
     """
     text = fields.get("text")
     if not isinstance(text, str):
@@ -119,7 +123,8 @@ def doc_from_json(
     doc = nlp.make_doc(text)
     spans = entities_from_json(doc, fields.get("entities"))
     set_entities(doc, spans, spans_key)
-    doc._.relation_pairs = pairs_from_json(spans, fields.get("pairs"))
+    doc._.objects = objects_from_json(fields.get("objects"))
+    doc._.relation_pairs = pairs_from_json(spans, fields.get("pairs"), len(doc._.objects))
     image, how = image_from_json(fields.get("image"), base_dir)
     if open_image and image is not None:
         check_image(image, how)
@@ -203,27 +208,48 @@ def overlapping_spans(spans: Sequence[Span]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def pairs_from_json(spans: Sequence[Span], pairs: Any) -> Optional[List[PairOffsets]]:
-    """The token offsets of a "pairs" list of [head, tail] indices into the entities.
+def objects_from_json(objects: Any) -> List[Json]:
+    """The doc._.objects of an "objects" list (None: no objects).
+    RAISES (CodecError): ROC_E510 for a malformed object."""
+    from ..objects import validate_objects
+
+    try:
+        return validate_objects(objects)
+    except ValueError as err:
+        raise CodecError("ROC_E510", reason=str(err)) from None
+
+
+def pairs_from_json(spans: Sequence[Span], pairs: Any, n_objects: int = 0) -> Optional[List[PairOffsets]]:
+    """The sides of a "pairs" list of [head, tail], each an index into the entities
+    or {"object": i} (i < n_objects).
 
     spans (Sequence[Span]): The entities.
     pairs (Any): The "pairs" value.
-    RETURNS (Optional[List[PairOffsets]]): [[head_start, head_end], [tail_start,
-        tail_end]] per pair; None without "pairs" (the candidates propose the pairs).
-    RAISES (CodecError): ROC_E505 if a pair is not two entities with different offsets.
+    n_objects (int): How many objects the doc has.
+    RETURNS (Optional[List[PairOffsets]]): [head, tail] per pair, each [start, end]
+        or {"object": i}; None without "pairs" (the candidates propose the pairs).
+    RAISES (CodecError): ROC_E505 if a pair is not two different sides.
     """
     if pairs is None:
         return None
     if not isinstance(pairs, list):
         raise CodecError("ROC_E505", reason=f"a {type(pairs).__name__}, not a list")
     offsets = [[span.start, span.end] for span in spans]
+
+    def side(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"object"} and is_int(value["object"]) and 0 <= value["object"] < n_objects:
+            return {"object": value["object"]}
+        if is_int(value) and 0 <= value < len(spans):
+            return offsets[value]
+        return None
+
     listed = []
     for pair in pairs:
-        ok = isinstance(pair, list) and len(pair) == 2 and all(is_int(i) and 0 <= i < len(spans) for i in pair)
-        if not ok or offsets[pair[0]] == offsets[pair[1]]:
-            reason = f"{pair!r} is not [head, tail] of two entities with different offsets, of {len(spans)}"
+        sides = [side(value) for value in pair] if isinstance(pair, list) and len(pair) == 2 else [None]
+        if None in sides or sides[0] == sides[1] or all(isinstance(s, dict) for s in sides):
+            reason = f"{pair!r} is not [head, tail] of two different entities (indices of {len(spans)}) or an entity and an object ({{\"object\": i}} of {n_objects})"
             raise CodecError("ROC_E505", reason=reason)
-        listed.append([offsets[pair[0]], offsets[pair[1]]])
+        listed.append(sides)
     return listed
 
 
@@ -233,7 +259,11 @@ def record_pairs(records: Iterable[Json]) -> List[PairOffsets]:
     records (Iterable[Dict[str, Any]]): The records.
     RETURNS (List[PairOffsets]): One pair per record, in order.
     """
-    return [[list(head), list(tail)] for head, tail in map(record_key, records)]
+    return [[_pair_side(record["head"]), _pair_side(record["tail"])] for record in records]
+
+
+def _pair_side(value: Any) -> Any:
+    return {"object": int(value["object"])} if isinstance(value, dict) else [int(value[0]), int(value[1])]
 
 
 def records_from_json(doc: Doc, relations: Any) -> Optional[List[Json]]:
@@ -257,13 +287,25 @@ def record_from_json(doc: Doc, index: int, relation: Any) -> Json:
     (see records_from_json)."""
     if not isinstance(relation, dict) or not isinstance(relation.get("label"), str):
         raise CodecError("ROC_E015", record=relation, reason=f"relation {index} has no 'label' string")
-    head, tail = (entity_from_json(doc, f"({key} of relation {index})", relation.get(key)) for key in ("head", "tail"))
+    head, tail = (_side_from_json(doc, index, key, relation.get(key)) for key in ("head", "tail"))
     score = relation.get("score")
     try:
         alternatives = relation.get("alternatives") or ()
-        return make_record((head.start, head.end), (tail.start, tail.end), relation["label"], 1.0 if score is None else score, alternatives)
+        return make_record(head, tail, relation["label"], 1.0 if score is None else score, alternatives)
     except (TypeError, ValueError) as err:
         raise CodecError("ROC_E015", record=relation, reason=f"bad score or alternatives ({err})") from None
+
+
+def _side_from_json(doc: Doc, index: int, key: str, value: Any) -> Any:
+    """A relation side: an entity object (character offsets) as token offsets, or
+    {"object": i} of the doc's objects."""
+    if isinstance(value, dict) and "object" in value:
+        n_objects = len(doc._.objects)
+        if not (is_int(value["object"]) and 0 <= value["object"] < n_objects):
+            raise CodecError("ROC_E015", record=value, reason=f"{key} of relation {index}: not one of the doc's {n_objects} objects")
+        return {"object": value["object"]}
+    span = entity_from_json(doc, f"({key} of relation {index})", value)
+    return (span.start, span.end)
 
 
 # -- JSON from a doc ------------------------------------------------------------------
@@ -278,6 +320,8 @@ def doc_to_json(doc: Doc, spans_key: Optional[str]) -> Json:
     RETURNS (Dict[str, Any]): The object.
     """
     fields: Json = {"text": doc.text, "entities": entities_to_json(doc, spans_key)}
+    if doc._.objects:
+        fields["objects"] = [dict(record) for record in doc._.objects]
     try:
         image = image_to_json(doc._.image)
     except (ImageError, TypeError):
@@ -313,12 +357,17 @@ def records_to_json(doc: Doc, spans_key: Optional[str]) -> List[Json]:
     labels = entity_labels(doc, spans_key)
     relations = []
     for record in doc._.relations:
-        head, tail = (_end_to_json(doc, record[key], labels) for key in ("head", "tail"))
+        head, tail = (_end_to_json(doc, record[key], labels) if not isinstance(record[key], dict) else _object_to_json(doc, record[key]) for key in ("head", "tail"))
         alternatives = [[label, score] for label, score in record.get("alternatives", [])]
         relations.append(
             {"head": head, "tail": tail, "label": record["label"], "score": record.get("score"), "alternatives": alternatives}
         )
     return relations
+
+
+def _object_to_json(doc: Doc, side: Json) -> Json:
+    record = doc._.objects[int(side["object"])]
+    return {"object": int(side["object"]), "box": list(record["box"]), "name": record.get("name"), "caption": record.get("caption")}
 
 
 def _end_to_json(doc: Doc, offsets: Sequence[int], labels: Dict[Offsets, str]) -> Json:

@@ -31,6 +31,17 @@ from torch.nn import functional as F
 from .fusion import Fusion, with_image
 from .grounding import EntityGrounding, mention_vectors
 from .image import Grid, ImageTokenizer
+from .objects import ObjectEncoder
+
+
+class ImageTokens(NamedTuple):
+    """tokens (B, T, Dt) and keep (B, T) per sequence, the patch grid, and the tokens
+    per distinct image (I, T, Dt); Nones without images."""
+
+    tokens: Optional[Tensor]
+    keep: Optional[Tensor]
+    grid: Optional[Grid]
+    per_image: Optional[Tensor]
 
 
 class PairVectors(NamedTuple):
@@ -117,16 +128,17 @@ class PairEncoder(nn.Module):
         `routes_new` is True give them."""
         raise NotImplementedError
 
-    def images(self, pixels: Optional[Tensor], image_index: Optional[Tensor]) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Grid]]:
+    def images(self, pixels: Optional[Tensor], image_index: Optional[Tensor]) -> "ImageTokens":
         """Each distinct image encoded once, and given to the sequences that use it.
         pixels (I, 3, H, W) and image_index (B,) (-1: no image), or None.
-        RETURNS: tokens (B, T, Dt), keep (B, T) bool and the patch grid, or Nones."""
+        RETURNS (ImageTokens): tokens (B, T, Dt), keep (B, T) bool, the patch grid and
+        the tokens per image (I, T, Dt), or Nones."""
         if pixels is None or self.image is None:
-            return None, None, None
+            return ImageTokens(None, None, None, None)
         per_image, grid = self.image(pixels)  # (I, T, Dt)
         tokens = per_image[image_index.clamp(min=0)]  # (B, T, Dt)
         keep = (image_index >= 0).unsqueeze(1).expand(-1, tokens.shape[1])  # (B, T)
-        return tokens, keep, grid
+        return ImageTokens(tokens, keep, grid, per_image)
 
     def fuse(self, states: Tensor, mask: Tensor, image: Optional[Tensor], keep: Optional[Tensor], dropout: float) -> Tensor:
         """states (B, N, Dt) and mask (B, N) or (B, N, N) with the image appended,
@@ -158,50 +170,80 @@ class PairEncoder(nn.Module):
 
 class InlineMarkers(PairEncoder):
     """Typed markers inline, one sequence per pair: `@ * person * Obama @ was born in
-    # ^ loc ^ Hawaii #`. The query pools the fused marked sequence; the residual
-    reads the states at the start markers.
+    # ^ loc ^ Hawaii #`. The query pools the fused marked text; the residual reads
+    the states at the start markers. A pair of a text entity and an image object has
+    one sequence per entity (the entity marked) shared by the doc's objects: each
+    object is a slot after the text (see ObjectEncoder), fused with the text and the
+    image, whose state stands for the object side.
 
     text_model (nn.Module): Hugging Face encoder.
+    objects (Optional[ObjectEncoder]): The object slots (None: no object pairs).
     """
 
-    def __init__(self, text_model: nn.Module, image: Optional[ImageTokenizer], fusion: Fusion, grounding: Optional[EntityGrounding]):
+    def __init__(
+        self, text_model: nn.Module, image: Optional[ImageTokenizer], fusion: Fusion, grounding: Optional[EntityGrounding],
+        objects: Optional[ObjectEncoder] = None,
+    ):
         super().__init__(text_model.config.hidden_size, image, fusion, grounding)
         self.text_model = text_model
+        self.objects = objects
 
     def forward(
         self,
         input_ids: Tensor,
         attention_mask: Tensor,
+        pair_row: Tensor,
         head_marker: Tensor,
         tail_marker: Tensor,
         head_span: Tensor,
         tail_span: Tensor,
+        object_boxes: Optional[Tensor] = None,
+        object_mask: Optional[Tensor] = None,
+        object_text: Optional[Tensor] = None,
+        object_text_ids: Optional[Tensor] = None,
+        object_text_mask: Optional[Tensor] = None,
         pixels: Optional[Tensor] = None,
         image_index: Optional[Tensor] = None,
         dropout: float = 0.0,
     ) -> PairVectors:
-        """input_ids, attention_mask (P, L); head_marker, tail_marker (P,) the start
-        marker positions; head_span, tail_span (P, 2) the mentions' wordpieces
-        (first, last); pixels (I, 3, H, W) and image_index (P,), or None."""
-        text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (P, L, Dt)
-        image, keep, grid = self.images(pixels, image_index)
-        fused = self.fuse(text, attention_mask.bool(), image, keep, dropout)  # (P, L, Dt)
-        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
-        entities = (span_mean(fused, rows, head_span), span_mean(fused, rows, tail_span))
+        """input_ids, attention_mask (B, L); pair_row (P,) the sequence of each pair;
+        head_marker, tail_marker (P,) the start markers' positions and head_span,
+        tail_span (P, 2) the mentions' wordpieces (first, last), in the text and then
+        the object slots (an object side: L + its index); object_boxes (B, O, 4),
+        object_mask (B, O), object_text (B, O) into object_text_ids,
+        object_text_mask (C, Lc), or None; pixels (I, 3, H, W) and image_index (B,),
+        or None."""
+        text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, Dt)
+        image = self.images(pixels, image_index)
+        states, mask = text, attention_mask.bool()
+        if object_boxes is not None:
+            words = masked_mean(self.text_model(input_ids=object_text_ids, attention_mask=object_text_mask).last_hidden_state, object_text_mask)
+            slots = self.objects(object_boxes, object_mask, words[object_text], image.per_image, image_index, image.grid)  # (B, O, Dt)
+            states, mask = torch.cat([text, slots], dim=1), torch.cat([mask, object_mask], dim=1)
+        fused = self.fuse(states, mask, image.tokens, image.keep, dropout)  # (B, L + O, Dt)
+        entities = (span_mean(fused, pair_row, head_span), span_mean(fused, pair_row, tail_span))
         mentions = None
         if self.grounding is not None:
-            words = self.text_model.get_input_embeddings()(input_ids)  # (P, L, Dw)
-            mentions = (mention_vectors(words, rows, head_span), mention_vectors(words, rows, tail_span))
-        states = (fused[rows, head_marker], fused[rows, tail_marker])
-        return self.pair_vectors(masked_mean(fused, attention_mask), states, entities, dropout, mentions, (image, keep, grid))
+            words = self.text_model.get_input_embeddings()(input_ids)  # (B, L, Dw)
+            words = F.pad(words, (0, 0, 0, fused.shape[1] - words.shape[1]))  # object slots: no words
+            mentions = (mention_vectors(words, pair_row, head_span), mention_vectors(words, pair_row, tail_span))
+        pair_image = (image.tokens[pair_row], image.keep[pair_row], image.grid) if image.tokens is not None else None
+        anchor = masked_mean(fused[:, : text.shape[1]], attention_mask)[pair_row]  # (P, Dt)
+        states = (fused[pair_row, head_marker], fused[pair_row, tail_marker])
+        return self.pair_vectors(anchor, states, entities, dropout, mentions, pair_image)
 
     def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
-        """The marked sequences through `text_model` (see PairEncoder.pretrained)."""
-        attention_mask = inputs["attention_mask"]
-        states = text_model(input_ids=inputs["input_ids"], attention_mask=attention_mask).last_hidden_state  # (P, L, Dt)
-        rows = torch.arange(states.shape[0], device=states.device)
-        entities = (span_mean(states, rows, inputs["head_span"]), span_mean(states, rows, inputs["tail_span"]))
-        return PairVectors(F.normalize(masked_mean(states, attention_mask).float(), dim=-1), *entities)
+        """The marked texts through `text_model` (see PairEncoder.pretrained); an
+        object side is the mean state of its words."""
+        attention_mask, pair_row = inputs["attention_mask"], inputs["pair_row"]
+        states = text_model(input_ids=inputs["input_ids"], attention_mask=attention_mask).last_hidden_state  # (B, L, Dt)
+        anchor = masked_mean(states, attention_mask)[pair_row]  # (P, Dt)
+        if inputs.get("object_boxes") is not None:
+            mask = inputs["object_text_mask"]
+            words = masked_mean(text_model(input_ids=inputs["object_text_ids"], attention_mask=mask).last_hidden_state, mask)
+            states = torch.cat([states, words[inputs["object_text"]]], dim=1)  # (B, L + O, Dt)
+        entities = (span_mean(states, pair_row, inputs["head_span"]), span_mean(states, pair_row, inputs["tail_span"]))
+        return PairVectors(F.normalize(anchor.float(), dim=-1), *entities)
 
 
 class LevitatedMarkers(PairEncoder):
@@ -248,7 +290,7 @@ class LevitatedMarkers(PairEncoder):
             self.text_model, input_ids, position_ids, attention_mask, marker_type, type_ids, type_mask, pair_row,
             head_marker, tail_marker, head_span, tail_span,
         )  # (B, L, Dw), (B, L, Dt)
-        image, keep, grid = self.images(pixels, image_index)
+        image, keep, grid, _ = self.images(pixels, image_index)
         fused = self.fuse(states, attention_mask, image, keep, dropout)  # (B, L, Dt)
         anchor = masked_mean(fused, text_mask)[pair_row]  # (P, Dt)
         entities = (span_mean(fused, pair_row, head_span), span_mean(fused, pair_row, tail_span))
@@ -362,7 +404,7 @@ class EntityPooling(PairEncoder):
         slots = slots.index_put((entity_row, entity_slot), entities)
         slot_mask = torch.zeros(states.shape[0], n_slots, dtype=torch.bool, device=states.device)
         slot_mask[entity_row, entity_slot] = True
-        image, keep, grid = self.images(pixels, image_index)
+        image, keep, grid, _ = self.images(pixels, image_index)
         sequence = torch.cat([slots, states], dim=1)  # (B, S + N, Dt)
         fused = self.fuse(sequence, torch.cat([slot_mask, states_mask], dim=1), image, keep, dropout)
         heads, tails = entity_row[head_entity], entity_row[tail_entity]

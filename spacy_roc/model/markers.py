@@ -105,6 +105,32 @@ class PairTokenizer:
         tail_span = (tail_first, max(tail_first, tail_close - 1))
         return MarkedPair(full, head_marker, tail_marker, head_span, tail_span)
 
+    def encode_one(self, pieces: Sequence[Sequence[int]], span: Span, as_head: bool) -> MarkedPair:
+        """Mark one entity of a doc (a pair whose other side is an image object) with
+        the head's markers (as_head) or the tail's, and window it to max_length.
+        RETURNS (MarkedPair): the entity's marker and span in both head and tail
+        fields (the object side is not in the text)."""
+        markers = self.head_markers if as_head else self.tail_markers
+        open_ids, close_ids = self._open(markers, span), self.pieces(markers[0])
+        ids: List[int] = []
+        block = [0, 0, 0]
+        for i in range(len(pieces) + 1):
+            if i == span.end:
+                block[2] = len(ids)
+                ids.extend(close_ids)
+            if i == span.start:
+                block[0] = len(ids)
+                ids.extend(open_ids)
+                block[1] = len(ids)
+            if i < len(pieces):
+                ids.extend(pieces[i])
+        ids, (block, _) = self._window(ids, [block, block], self.max_length - self.n_special)
+        full = self.tokenizer.build_inputs_with_special_tokens(ids)
+        last = self.prefix + len(ids) - 1
+        marker, first, close = [min(p + self.prefix, last) for p in block]
+        mention = (first, max(first, close - 1))
+        return MarkedPair(full, marker, marker, mention, mention)
+
     def _insert_markers(
         self, pieces: Sequence[Sequence[int]], head: Span, tail: Span
     ) -> Tuple[List[int], List[List[int]]]:

@@ -24,6 +24,7 @@ from spacy.util import registry
 
 from ..errors import Errors
 from ..inputs import RelationBatch
+from ..objects import doc_objects, is_object, side_key
 from .featurize import Features, FlatPairs, Inputs, Unit, padded
 from .markers import HEAD_MARKERS, TAIL_MARKERS, rebase, type_name, window_segments
 
@@ -34,7 +35,7 @@ N_MARKERS = 2  # levitated markers per pair: head and tail
 class ModuleParts:
     """What a pair module is built from: the pair texts' Hugging Face encoder (None
     with a shared transformer), the label encoder's, the state width, and the shared
-    layers (image tokens, fusion, grounding)."""
+    layers (image tokens, fusion, grounding, image objects)."""
 
     text_model: Any
     label_model: Any
@@ -42,12 +43,15 @@ class ModuleParts:
     image: Any
     fusion: Any
     grounding: Any
+    objects: Any = None
 
 
 class PairEncoder(Protocol):
     """A pair encoder: settings, planning, features and its torch module."""
 
     uses_listener: bool
+    # whether it scores pairs of a text entity and an image object
+    takes_objects: bool
 
     def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
         """The units of a batch's pairs."""
@@ -86,53 +90,131 @@ def _span_pieces(offsets: Sequence[Tuple[int, int]], span: Span) -> List[int]:
 
 @dataclass
 class InlineFeatures(Features):
-    """input_ids, attention_mask (P, L); head_marker, tail_marker (P,); head_span,
-    tail_span (P, 2); pixels (I, 3, H, W) and image_index (P,) or None."""
+    """input_ids, attention_mask (B, L); pair_row (P,) the sequence of each pair;
+    head_marker, tail_marker (P,) and head_span, tail_span (P, 2): positions in the
+    sequence of the pair's text and then its image objects' slots (an object side at
+    L + its index); object_boxes (B, O, 4), object_mask (B, O) and object_text (B, O)
+    (into object_text_ids, object_text_mask (C, Lc)): the objects of each sequence's
+    doc, or None without object pairs; pixels (I, 3, H, W) and image_index (B,) or
+    None."""
 
     input_ids: numpy.ndarray
     attention_mask: numpy.ndarray
+    pair_row: numpy.ndarray
     head_marker: numpy.ndarray
     tail_marker: numpy.ndarray
     head_span: numpy.ndarray
     tail_span: numpy.ndarray
     sequence_docs: List[int]
+    object_boxes: Optional[numpy.ndarray] = None
+    object_mask: Optional[numpy.ndarray] = None
+    object_text: Optional[numpy.ndarray] = None
+    object_text_ids: Optional[numpy.ndarray] = None
+    object_text_mask: Optional[numpy.ndarray] = None
     pixels: Optional[numpy.ndarray] = None
     image_index: Optional[numpy.ndarray] = None
 
 
+def _object_side(head: Any, tail: Any) -> Optional[Tuple[Any, Any, bool]]:
+    """For a pair with an image object: (text side, object, whether the text side is
+    the head); None for two spans (ROC_E046 for two objects)."""
+    if is_object(head) and is_object(tail):
+        raise ValueError(Errors.ROC_E046)
+    if is_object(tail):
+        return head, tail, True
+    if is_object(head):
+        return tail, head, False
+    return None
+
+
 @dataclass(frozen=True)
 class InlineMarkers:
-    """Typed markers inline, one pass per pair (see layers.pairs.InlineMarkers)."""
+    """Typed markers inline, one pass per pair (see layers.pairs.InlineMarkers). The
+    pairs of a text entity with the objects of the doc's image share one pass, the
+    entity marked (see featurize)."""
 
     uses_listener = False
+    takes_objects = True
 
     def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
-        return [Unit(doc_i, i, i + 1) for i, (doc_i, _, _) in enumerate(pairs)]
+        units: List[Unit] = []
+        last_key = None
+        for i, (doc_i, head, tail) in enumerate(pairs):
+            sides = _object_side(head, tail)
+            key = None if sides is None else (doc_i, side_key(sides[0]), sides[2])
+            if key is not None and key == last_key:
+                units[-1] = Unit(doc_i, units[-1].start, i + 1)
+            else:
+                units.append(Unit(doc_i, i, i + 1))
+            last_key = key
+        return units
 
     def featurize(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs, units: Sequence[Unit], states: Any) -> InlineFeatures:
         tokenizer = inputs.pair_tokenizer
         pieces: Dict[int, List[List[int]]] = {}
-        encoded = []
-        for unit in units:
+        encoded, per_pair = [], []
+        for row, unit in enumerate(units):
             doc_i, head, tail = pairs[unit.start]
             if doc_i not in pieces:
                 pieces[doc_i] = tokenizer.doc_pieces(batch.docs[doc_i])
-            encoded.append(tokenizer.encode(pieces[doc_i], head, tail))
-        ids, mask = padded([e.input_ids for e in encoded], tokenizer.pad_id)
+            sides = _object_side(head, tail)
+            if sides is None:
+                marked = tokenizer.encode(pieces[doc_i], head, tail)
+                per_pair.append((row, marked.head_marker, marked.tail_marker, marked.head_span, marked.tail_span))
+            else:
+                marked = tokenizer.encode_one(pieces[doc_i], sides[0], sides[2])
+                for _, h, t in pairs[unit.start : unit.end]:
+                    obj = t if sides[2] else h
+                    text_side = (marked.head_marker, marked.head_span)
+                    object_side = (-1 - obj.index, (-1 - obj.index, -1 - obj.index))  # placed after padding
+                    (hm, hs), (tm, ts) = (text_side, object_side) if sides[2] else (object_side, text_side)
+                    per_pair.append((row, hm, tm, hs, ts))
+            encoded.append(marked.input_ids)
+        ids, mask = padded(encoded, tokenizer.pad_id)
+        sequence_docs = [unit.doc for unit in units]
+        objects = _object_arrays(tokenizer, batch, sequence_docs) if any(p[1] < 0 or p[2] < 0 for p in per_pair) else {}
+        length = ids.shape[1]
+
+        def placed(position: int) -> int:  # an object's slot comes after the text's L positions
+            return position if position >= 0 else length + (-1 - position)
+
         return InlineFeatures(
             ids,
             mask,
-            numpy.asarray([e.head_marker for e in encoded], dtype="int64"),
-            numpy.asarray([e.tail_marker for e in encoded], dtype="int64"),
-            numpy.asarray([e.head_span for e in encoded], dtype="int64"),
-            numpy.asarray([e.tail_span for e in encoded], dtype="int64"),
-            [unit.doc for unit in units],
+            numpy.asarray([p[0] for p in per_pair], dtype="int64"),
+            numpy.asarray([placed(p[1]) for p in per_pair], dtype="int64"),
+            numpy.asarray([placed(p[2]) for p in per_pair], dtype="int64"),
+            numpy.asarray([[placed(v) for v in p[3]] for p in per_pair], dtype="int64"),
+            numpy.asarray([[placed(v) for v in p[4]] for p in per_pair], dtype="int64"),
+            sequence_docs,
+            **objects,
         )
 
     def build(self, parts: ModuleParts) -> Any:
         from ..layers.pairs import InlineMarkers as Module
 
-        return Module(parts.text_model, parts.image, parts.fusion, parts.grounding)
+        return Module(parts.text_model, parts.image, parts.fusion, parts.grounding, parts.objects)
+
+
+def _object_arrays(tokenizer: Any, batch: RelationBatch, sequence_docs: Sequence[int]) -> Dict[str, numpy.ndarray]:
+    """The objects of each sequence's doc: object_boxes (B, O, 4), object_mask
+    (B, O), object_text (B, O) into object_text_ids, object_text_mask (C, Lc): the
+    wordpieces of each distinct object's words (its caption, else its name, else
+    "object")."""
+    per_doc = {doc_i: doc_objects(batch.docs[doc_i]) for doc_i in set(sequence_docs)}
+    n_slots = max(1, max(len(objects) for objects in per_doc.values()))
+    boxes = numpy.zeros((len(sequence_docs), n_slots, 4), dtype="float32")
+    mask = numpy.zeros((len(sequence_docs), n_slots), dtype=bool)
+    text_index = numpy.zeros((len(sequence_docs), n_slots), dtype="int64")
+    texts: Dict[str, int] = {}
+    for row, doc_i in enumerate(sequence_docs):
+        for obj in per_doc[doc_i]:
+            boxes[row, obj.index] = obj.box
+            mask[row, obj.index] = True
+            text_index[row, obj.index] = texts.setdefault(obj.text, len(texts))
+    pieces = [tokenizer.tokenizer.build_inputs_with_special_tokens(tokenizer.pieces(text)) for text in texts] or [[tokenizer.pad_id]]
+    text_ids, text_mask = padded(pieces, tokenizer.pad_id)
+    return {"object_boxes": boxes, "object_mask": mask, "object_text": text_index, "object_text_ids": text_ids, "object_text_mask": text_mask}
 
 
 @dataclass
@@ -167,11 +249,13 @@ class LevitatedMarkers:
 
     max_length: int = 512
     uses_listener = False
+    takes_objects = False
 
     def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
         """Consecutive pairs of a doc that keep the same text window (all of them,
         unless the doc is longer than the text encoder's max_length) share passes,
         as many per pass as fit max_length."""
+        _no_objects(self, pairs)
         tokenizer = inputs.pair_tokenizer
         budget = tokenizer.max_length - tokenizer.n_special
         units: List[Unit] = []
@@ -269,8 +353,10 @@ class EntityPooling:
     layers.pairs.EntityPooling)."""
 
     uses_listener = True
+    takes_objects = False
 
     def plan(self, inputs: Inputs, batch: RelationBatch, pairs: FlatPairs) -> List[Unit]:
+        _no_objects(self, pairs)
         units: List[Unit] = []
         for i, (doc_i, _, _) in enumerate(pairs):
             if units and units[-1].doc == doc_i:
@@ -324,6 +410,12 @@ class EntityPooling:
         from ..layers.pairs import EntityPooling as Module
 
         return Module(parts.width, parts.label_model.get_input_embeddings(), parts.image, parts.fusion, parts.grounding)
+
+
+def _no_objects(encoder: Any, pairs: FlatPairs) -> None:
+    """ROC_E047 for a pair with an image object."""
+    if any(is_object(head) or is_object(tail) for _, head, tail in pairs):
+        raise ValueError(Errors.ROC_E047.format(encoder=type(encoder).__name__))
 
 
 def _array_module(array: Any) -> Any:

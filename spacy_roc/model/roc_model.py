@@ -187,6 +187,7 @@ def build_network(spec: NetworkSpec, text_model: Any, label_model: Any, backbone
     from ..layers.grounding import EntityGrounding
     from ..layers.image import ImageTokenizer
     from ..layers.network import ROCNetwork, n_fusion_heads
+    from ..layers.objects import ObjectEncoder
 
     image = ImageTokenizer(backbone, width) if backbone is not None else None
     fusion = Fusion(width, n_fusion_heads(text_model or label_model, width), spec.fusion_layers)
@@ -194,7 +195,8 @@ def build_network(spec: NetworkSpec, text_model: Any, label_model: Any, backbone
     if spec.grounding and image is not None:
         word_width = text_model.get_input_embeddings().embedding_dim if text_model is not None else width
         grounding = EntityGrounding(word_width, width, width)
-    pairs = spec.pair_encoder.build(ModuleParts(text_model, label_model, width, image, fusion, grounding))
+    objects = ObjectEncoder(width) if spec.pair_encoder.takes_objects else None
+    pairs = spec.pair_encoder.build(ModuleParts(text_model, label_model, width, image, fusion, grounding, objects))
     classifier = nn.Linear(width, n_labels) if spec.head == "classifier" else None
     return ROCNetwork(pairs, _label_encoder(label_model), classifier, spec.type_weight, spec.temperature, spec.bf16)
 
@@ -473,7 +475,9 @@ def deserialize_network(spec: NetworkSpec, current: Any, data: bytes, device: An
     label_tokenizer, label_model = hf_from_msg(msg["labels"])
     backbone = timm_model_from_saved(**msg["image"]) if msg["image"] is not None else None
     network = build_network(spec, text_model, label_model, backbone, msg["width"], msg["n_labels"])
-    network.load_state_dict(torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True))
+    missing, unexpected = network.load_state_dict(torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True), strict=False)
+    if unexpected or any(not name.startswith("pairs.objects.") for name in missing):
+        raise ValueError(Errors.ROC_E048.format(missing=missing[:5], unexpected=unexpected[:5]))
     network.tokenizers = {"pairs": text_tokenizer, "labels": label_tokenizer}
     network.data_config = msg["data_config"]
     return network.to(device)
