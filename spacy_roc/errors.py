@@ -75,6 +75,18 @@ class Warnings(metaclass=ErrorsWithCodes):
         "transformer that trains) has no pretrained pass to score them with: they are "
         "scored by the trained model, like the trained relations."
     )
+    # -- convert more: ROC_W120-W129
+    ROC_W120 = (
+        "{n_errors} line(s) of {path} were skipped (on_error=\"skip\"), e.g. {examples}. "
+        "They are listed in the stats under \"errors\"."
+    )
+    ROC_W121 = (
+        "{n} box(es) of {path} reach outside [0, 1] and were clipped to it, e.g. {examples}."
+    )
+    ROC_W122 = (
+        "{n} image(s) of {path} have more than {limit} objects (MORE has at most {limit}); "
+        "all are kept, e.g. {examples}."
+    )
     # -- descriptions expand: ROC_W300-W309
     ROC_W300 = (
         "The LLM '{model}' was not called: its API key is missing ({reason}). Relation "
@@ -323,6 +335,14 @@ class Errors(metaclass=ErrorsWithCodes):
         "render() got {n_gold} gold entries for {n_docs} docs: give one per doc, a Doc "
         "with the same tokens or a list of relation records."
     )
+    # -- convert more: ROC_E120-E129
+    ROC_E120 = (
+        "Malformed MORE line {line_no} in {path}: {reason}. Each line is a Python dict "
+        "literal with 'token', 'h' ({{'name', 'pos'}}), 't' ({{'name': an object key of "
+        "the image}}), 'img_id' and 'relation'. Pass on_error=\"skip\" (CLI: "
+        "--on-error skip) to skip and report such lines."
+    )
+    ROC_E123 = "MORE objects {where}: {reason}."
     # -- zeroshot: ROC_E600-E609
     ROC_E600 = "FewRel data {path} is not valid: {reason}."
     ROC_E601 = (
@@ -376,6 +396,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "(missing {missing}, unexpected {unexpected}): it was saved by another "
         "version of spacy-roc or another config."
     )
+    ROC_E049 = "The demo task must be one of {tasks}, not {value!r}."
     ROC_E044 = "spacy_roc.sentence_pairs.v1: window must be an integer >= 0, not {value!r}."
     ROC_E043 = (
         "gamma (the calibration of trained against new relations) must be a finite "

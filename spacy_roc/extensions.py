@@ -53,7 +53,9 @@ def _get_relations(doc: Doc) -> List[Dict[str, Any]]:
 def _as_lists(record: Dict[str, Any]) -> Dict[str, Any]:
     out = dict(record)
     for key in ("head", "tail"):
-        if key in out:
+        if isinstance(out.get(key), dict):  # an object side
+            out[key] = {name: list(value) if name == "box" else value for name, value in out[key].items()}
+        elif key in out:
             out[key] = list(out[key])
     if "alternatives" in out:
         out["alternatives"] = [list(alt) for alt in out["alternatives"]]
@@ -64,9 +66,9 @@ def _set_relations(doc: Doc, value: Optional[List[Dict[str, Any]]]) -> None:
     doc.user_data[RELATIONS_KEY] = [] if value is None else list(value)
 
 
-def _get_pairs(doc: Doc) -> Optional[List[List[List[int]]]]:
+def _get_pairs(doc: Doc) -> Optional[List[List[Any]]]:
     value = doc.user_data.get(PAIRS_KEY)
-    if value is not None and not isinstance(value, list):
+    if value is not None and (not isinstance(value, list) or any(not isinstance(pair, list) for pair in value)):
         _set_pairs(doc, value)
         value = doc.user_data[PAIRS_KEY]
     return value

@@ -258,12 +258,13 @@ def make_doc(nlp, text: str, ents: List[tuple], relations: List[tuple], image=No
 
 def to_example(nlp, reference: Doc) -> Example:
     """An Example whose predicted doc has the reference's text, entities, span
-    groups and image, and no relations."""
+    groups, image and objects, and no relations."""
     predicted = nlp.make_doc(reference.text)
     predicted.ents = [Span(predicted, e.start, e.end, label=e.label_) for e in reference.ents]
     for key, group in reference.spans.items():
         predicted.spans[key] = [Span(predicted, s.start, s.end, label=s.label_) for s in group]
     predicted._.image = reference._.image
+    predicted._.objects = reference._.objects
     return Example(predicted, reference)
 
 

@@ -33,6 +33,13 @@ class Backend(str, Enum):
     ray = "ray"
 
 
+class DemoTask(str, Enum):
+    """The demo's task (demo.TASKS)."""
+
+    relations = "relations"
+    objects = "objects"
+
+
 class Variant(str, Enum):
     """A description set: all, the first per label, or the label names only
     (descriptions.VARIANTS)."""
@@ -138,11 +145,12 @@ def demo_cli(
     n_test: int = typer.Option(150, "--n-test", min=0, help="Test docs"),
     image_size: int = typer.Option(32, "--image-size", min=12, help="Image side in pixels"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)"),
+    task: DemoTask = typer.Option(DemoTask.relations, "--task", help="relations: between text entities; objects: between a person and an object of the image (MORE-style)"),
 ) -> None:
     """Generate the synthetic demo dataset (shape images, image- and text-only relations)."""
     from .demo import generate_demo
 
-    counts = generate_demo(output_dir, n_train, n_dev, n_test, image_size, seed)
+    counts = generate_demo(output_dir, n_train, n_dev, n_test, image_size, seed, task.value)
     msg.good(f"Wrote the demo dataset to {output_dir}")
     msg.table([(key, value) for key, value in counts.items()], aligns=("l", "r"))
 
@@ -241,6 +249,29 @@ def compare_cli(
 
 
 # -- convert prodigy / export prodigy (issue 21) --------------------------------------
+
+
+@convert_app.command("more")
+@_fails_as("Conversion failed")
+def convert_more_cli(
+    input_path: Path = typer.Argument(..., help="MORE text file, e.g. data/MORE/txt/train.txt", exists=True, dir_okay=False),
+    objects_path: Path = typer.Argument(..., help="Its objects, e.g. data/MORE/ent_train_dict.pth", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
+    captions_path: Optional[Path] = typer.Option(None, "--captions", help="caption_dict.json ({img_id: {object key: caption}})", exists=True, dir_okay=False),
+    images_dir: Optional[Path] = typer.Option(None, "--images-dir", help="The split's images (img_org/{split}), to count missing ones", file_okay=False),
+    on_error: OnError = typer.Option(OnError.raise_, "--on-error", help="raise: stop at the first bad line; skip: skip and report it"),
+) -> None:
+    """Convert a MORE split (text entity -> image object relations) to .spacy: the
+    text entities in the span group "entities", the image's objects in
+    doc._.objects, a record per line."""
+    from ..formats.more import convert_more
+
+    stats = convert_more(input_path, objects_path, output_path, captions_path, images_dir, on_error.value)
+    msg.good(f"Converted {stats['n_instances']} of {stats['n_lines']} lines into {stats['n_docs']} docs with {stats['n_objects']} objects; wrote {output_path}")
+    rows = [("lines dropped", len(stats["errors"])), ("boxes clipped", stats["n_clipped_boxes"]), ("images over 10 objects", len(stats["images_over_limit"]))]
+    if stats.get("n_missing_images") is not None:
+        rows.append(("missing images", stats["n_missing_images"]))
+    msg.table(rows + [(label, n) for label, n in stats["labels"].items()], aligns=("l", "r"))
 
 
 @convert_app.command("fewrel")

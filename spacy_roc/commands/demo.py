@@ -22,6 +22,15 @@ Independence by construction: each example draws its text from one random stream
 layout (the grid cells) and the direction of each shape-shape pair from another. The text
 never reads the layout, so the spatial labels cannot be predicted from the text; see
 ``text_only_baseline`` and ``tests/test_demo.py`` for the checks.
+
+**The object task** (``task="objects"``, MORE-style): each image holds 3 shapes of
+distinct colours in 3 of the 9 grid cells, and they are the doc's objects
+(``doc._.objects``: each box its cell, no name, no caption). The text names one or two
+people (``PERSON``) and refers to a shape only by its colour: "Anna painted the red
+one.", "Ben is holding the blue one." Every (person, object) pair has a gold record:
+``painted`` or ``holds`` for the object of the colour the text names, ``None`` for
+the others. Which object is red only the image tells: without it, a model can do no
+better than guess one object of three.
 """
 import random
 import re
@@ -42,6 +51,12 @@ IMAGE_ONLY_LABELS = ("left_of", "above")
 TEXT_ONLY_LABELS = ("drawn_by", "gift_for")
 DEMO_LABELS = ("left_of", "above", "drawn_by", "gift_for", NONE_LABEL)
 SPLITS = ("train", "dev", "test")
+TASKS = ("relations", "objects")
+OBJECT_LABELS = ("painted", "holds", NONE_LABEL)
+OBJECT_TEMPLATES = {
+    "painted": ("{P} painted the {c} one.", "The {c} one was painted by {P}.", "{P} has painted the {c} one."),
+    "holds": ("{P} is holding the {c} one.", "{P} holds the {c} one.", "The {c} one is in the hands of {P}."),
+}
 
 PALETTE: Dict[str, Tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -74,6 +89,7 @@ def generate_demo(
     n_test: int = 150,
     image_size: int = 32,
     seed: int = 0,
+    task: str = "relations",
 ) -> Dict[str, int]:
     """Write the demo dataset: images/*.png and {train,dev,test}.spacy.
 
@@ -83,10 +99,14 @@ def generate_demo(
     n_test (int): Number of test docs.
     image_size (int): Width and height of the images in pixels (at least 12).
     seed (int): Random seed; the same seed gives byte-identical files.
+    task (str): "relations" (between text entities) or "objects" (between a person
+        and an object of the image; see the module docstring).
     RETURNS (Dict[str, int]): Docs per split, number of images and of relation records.
     """
     if image_size < 12:
         raise ValueError(Errors.ROC_E027.format(value=image_size))
+    if task not in TASKS:
+        raise ValueError(Errors.ROC_E049.format(value=task, tasks=list(TASKS)))
     output_dir = Path(output_dir)
     images_dir = output_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -95,9 +115,8 @@ def generate_demo(
     counts: Dict[str, int] = {split: 0 for split in SPLITS}
     counts.update({"images": 0, "relations": 0})
     for split, n_docs in zip(SPLITS, (n_train, n_dev, n_test)):
-        docs = [
-            _write_example(nlp, images_dir, split, i, image_size, seed) for i in range(n_docs)
-        ]
+        write = _write_object_example if task == "objects" else _write_example
+        docs = [write(nlp, images_dir, split, i, image_size, seed) for i in range(n_docs)]
         write_docbin(docs, output_dir / f"{split}.spacy")
         counts[split] = len(docs)
         counts["images"] += len(docs)
@@ -125,12 +144,72 @@ def _write_example(
     return doc
 
 
-def _example_rngs(seed: int, split: str, index: int) -> Tuple[random.Random, random.Random]:
+def _write_object_example(
+    nlp: Language, images_dir: Path, split: str, index: int, image_size: int, seed: int
+) -> Doc:
+    """Build one example of the object task, save its image and return the doc."""
+    text_rng, layout_rng = _example_rngs(seed, split, index, task="objects")
+    example = make_object_example(text_rng, layout_rng)
+    name = _image_name(split, index)
+    render_image(example["shapes"], example["cells"], image_size).save(images_dir / name, format="PNG")
+    doc = object_example_to_doc(nlp, example)
+    doc._.image = name
+    return doc
+
+
+def make_object_example(text_rng: random.Random, layout_rng: random.Random) -> Dict[str, Any]:
+    """Draw one example of the object task: 3 shapes of distinct colours (text_rng
+    picks the colours, which people relate to which, and the templates); the cells
+    come from layout_rng. RETURNS: "text", "mentions" (char offsets, label),
+    "shapes", "cells" and "pairs" ((person mention, object index, label))."""
+    colours = text_rng.sample(sorted(PALETTE), 3)
+    shapes = [(colour, text_rng.choice(KINDS)) for colour in colours]
+    n_people = text_rng.choice((1, 2))
+    people = text_rng.sample(NAMES, n_people)
+    targets = text_rng.sample(range(3), n_people)
+    text, mentions, relations = "", [], {}
+    for person, target in zip(people, targets):
+        relation = text_rng.choice(("painted", "holds"))
+        template = text_rng.choice(OBJECT_TEMPLATES[relation])
+        sentence, slots = fill_template(template.replace("{c}", shapes[target][0]), None, person)
+        start = len(text) + (1 if text else 0)
+        text = f"{text} {sentence}" if text else sentence
+        mentions.append((start + slots["P"][0], start + slots["P"][1], "PERSON"))
+        relations[(len(mentions) - 1, target)] = relation
+    cells = [divmod(cell, GRID) for cell in layout_rng.sample(range(GRID * GRID), 3)]
+    pairs = [(p, o, relations.get((p, o), NONE_LABEL)) for p in range(n_people) for o in range(3)]
+    return {"text": text, "mentions": mentions, "shapes": shapes, "cells": cells, "pairs": pairs}
+
+
+def cell_box(cell: Tuple[int, int]) -> List[float]:
+    """The normalised box [x0, y0, x1, y1] of a grid cell (row, column)."""
+    row, col = cell
+    return [col / GRID, row / GRID, (col + 1) / GRID, (row + 1) / GRID]
+
+
+def object_example_to_doc(nlp: Language, example: Dict[str, Any]) -> Doc:
+    """Tokenize an object-task example: the people as entities (span group
+    "entities" and doc.ents), the shapes as doc._.objects (box only), and a gold
+    record per (person, object) pair."""
+    install_extensions()
+    doc = nlp.make_doc(example["text"])
+    spans = [doc.char_span(start, end, label=label) for start, end, label in example["mentions"]]
+    doc.spans[SPANS_KEY] = spans
+    doc.ents = spans
+    doc._.objects = [{"box": cell_box(cell), "name": None, "caption": None} for cell in example["cells"]]
+    doc._.relations = [
+        make_record((spans[p].start, spans[p].end), {"object": o}, label) for p, o, label in example["pairs"]
+    ]
+    return doc
+
+
+def _example_rngs(seed: int, split: str, index: int, task: str = "relations") -> Tuple[random.Random, random.Random]:
     """The two independent random streams of one example (text and layout). String
     seeds are hashed with SHA-512 by random.Random, so they do not depend on
     PYTHONHASHSEED."""
-    text_rng = random.Random(f"spacy-roc-demo/{seed}/{split}/{index}/text")
-    layout_rng = random.Random(f"spacy-roc-demo/{seed}/{split}/{index}/layout")
+    prefix = "spacy-roc-demo" if task == "relations" else f"spacy-roc-demo-{task}"
+    text_rng = random.Random(f"{prefix}/{seed}/{split}/{index}/text")
+    layout_rng = random.Random(f"{prefix}/{seed}/{split}/{index}/layout")
     return text_rng, layout_rng
 
 

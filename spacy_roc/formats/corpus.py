@@ -2,8 +2,8 @@
 
 spaCy's own `spacy.Corpus.v1` builds the predicted doc from words only and drops user
 data, so the image and the candidate pairs would be lost. This reader keeps, on the
-predicted doc, the entities, the span groups and the image (relative paths resolved
-against `images_dir`), and optionally lists the gold pairs in `doc._.relation_pairs`
+predicted doc, the entities, the span groups, the image (relative paths resolved
+against `images_dir`) and its objects, and optionally lists the gold pairs in `doc._.relation_pairs`
 for the benchmark protocol. Gold relations stay on the reference doc only.
 """
 from pathlib import Path
@@ -92,6 +92,7 @@ class RelationCorpus:
         for key, group in reference.spans.items():
             doc.spans[key] = [Span(doc, s.start, s.end, label=s.label_, kb_id=s.kb_id_) for s in group]
         doc._.image = reference._.image
+        doc._.objects = reference._.objects
         if self.gold_pairs:
             doc._.relation_pairs = record_pairs(reference._.relations)
         return doc

@@ -119,7 +119,9 @@ class PairEncoder(nn.Module):
         (the residual head, the fusion layers' branches, grounding): while they are
         zero, the encoder scores pairs as its pretrained text encoder does."""
         layers = [self.residual.output, *self.fusion.zero_init_outputs()]
-        return layers + ([self.grounding.proj] if self.grounding is not None else [])
+        layers += [self.grounding.proj] if self.grounding is not None else []
+        objects = getattr(self, "objects", None)
+        return layers + ([objects.reference.proj] if objects is not None else [])
 
     def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
         """The vectors the untrained encoder gives: `text_model` (a frozen copy of the
@@ -173,8 +175,8 @@ class InlineMarkers(PairEncoder):
     # ^ loc ^ Hawaii #`. The query pools the fused marked text; the residual reads
     the states at the start markers. A pair of a text entity and an image object has
     one sequence per entity (the entity marked) shared by the doc's objects: each
-    object is a slot after the text (see ObjectEncoder), fused with the text and the
-    image, whose state stands for the object side.
+    object is a token after the text (see ObjectEncoder) that sees the text, and its
+    state stands for the object side.
 
     text_model (nn.Module): Hugging Face encoder.
     objects (Optional[ObjectEncoder]): The object slots (None: no object pairs).
@@ -213,13 +215,15 @@ class InlineMarkers(PairEncoder):
         object_mask (B, O), object_text (B, O) into object_text_ids,
         object_text_mask (C, Lc), or None; pixels (I, 3, H, W) and image_index (B,),
         or None."""
-        text = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, Dt)
         image = self.images(pixels, image_index)
-        states, mask = text, attention_mask.bool()
-        if object_boxes is not None:
-            words = masked_mean(self.text_model(input_ids=object_text_ids, attention_mask=object_text_mask).last_hidden_state, object_text_mask)
-            slots = self.objects(object_boxes, object_mask, words[object_text], image.per_image, image_index, image.grid)  # (B, O, Dt)
-            states, mask = torch.cat([text, slots], dim=1), torch.cat([mask, object_mask], dim=1)
+        regions = None
+        if object_boxes is None:
+            states = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, Dt)
+            mask = attention_mask.bool()
+        else:
+            states, mask, regions = self._with_objects(
+                input_ids, attention_mask, object_boxes, object_mask, object_text, object_text_ids, object_text_mask, image, image_index,
+            )  # (B, L + O, Dt), (B, L + O), (B, O, Dt)
         fused = self.fuse(states, mask, image.tokens, image.keep, dropout)  # (B, L + O, Dt)
         entities = (span_mean(fused, pair_row, head_span), span_mean(fused, pair_row, tail_span))
         mentions = None
@@ -228,9 +232,60 @@ class InlineMarkers(PairEncoder):
             words = F.pad(words, (0, 0, 0, fused.shape[1] - words.shape[1]))  # object slots: no words
             mentions = (mention_vectors(words, pair_row, head_span), mention_vectors(words, pair_row, tail_span))
         pair_image = (image.tokens[pair_row], image.keep[pair_row], image.grid) if image.tokens is not None else None
-        anchor = masked_mean(fused[:, : text.shape[1]], attention_mask)[pair_row]  # (P, Dt)
+        n_text = input_ids.shape[1]
+        anchor = masked_mean(fused[:, :n_text], attention_mask)[pair_row]  # (P, Dt)
         states = (fused[pair_row, head_marker], fused[pair_row, tail_marker])
-        return self.pair_vectors(anchor, states, entities, dropout, mentions, pair_image)
+        vectors = self.pair_vectors(anchor, states, entities, dropout, mentions, pair_image)
+        if regions is None:
+            return vectors
+        words = self.text_model.get_input_embeddings()(input_ids)  # (B, L, Dw)
+        found = self._reference(words, attention_mask, regions, object_mask, pair_row, head_marker, tail_marker)
+        return vectors._replace(query=vectors.query + found)
+
+    def _reference(
+        self, words: Tensor, attention_mask: Tensor, regions: Tensor, object_mask: Tensor, pair_row: Tensor, head_marker: Tensor,
+        tail_marker: Tensor,
+    ) -> Tensor:
+        """For the pairs with an object side, which object the text side refers to
+        (see ObjectReference); zero for the others. RETURNS (Tensor): (P, Dt)."""
+        n_text = words.shape[1]
+        tail_is_object = tail_marker >= n_text  # (P,)
+        text_side = torch.where(tail_is_object, head_marker, tail_marker)
+        index = (torch.where(tail_is_object, tail_marker, head_marker) - n_text).clamp(min=0)
+        has_object = tail_is_object | (head_marker >= n_text)
+        found = self.objects.reference(
+            words[pair_row], attention_mask.bool()[pair_row], text_side, regions[pair_row], object_mask[pair_row], index,
+        )  # (P, Dt)
+        return found.float() * has_object.unsqueeze(-1).float()
+
+    def _with_objects(
+        self, input_ids: Tensor, attention_mask: Tensor, object_boxes: Tensor, object_mask: Tensor, object_text: Tensor,
+        object_text_ids: Tensor, object_text_mask: Tensor, image: "ImageTokens", image_index: Optional[Tensor],
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The text encoder over the text and, after it, one token per object of the
+        sequence's image (see ObjectEncoder): the text sees only the text (its states
+        are those of a pass without objects), an object token sees the text and
+        itself. RETURNS: the states (B, L + O, Dt), which are real (B, L + O), and the
+        objects' pooled regions (B, O, Dt)."""
+        embed = self.text_model.get_input_embeddings()
+        words = embed(input_ids)  # (B, L, Dw)
+        names = masked_mean(embed(object_text_ids), object_text_mask)[object_text]  # (B, O, Dw)
+        objects, regions = self.objects(object_boxes, object_mask, names, image.per_image, image_index, image.grid)  # (B, O, Dw), (B, O, Dt)
+        n_text, n_objects = input_ids.shape[1], object_boxes.shape[1]
+        text_keys = attention_mask.bool().unsqueeze(1)  # (B, 1, L)
+        rows_text = torch.cat([text_keys.expand(-1, n_text, -1), text_keys.new_zeros(text_keys.shape[0], n_text, n_objects)], dim=2)
+        own = torch.eye(n_objects, dtype=torch.bool, device=input_ids.device).unsqueeze(0)  # (1, O, O)
+        rows_objects = torch.cat([text_keys.expand(-1, n_objects, -1) & object_mask.unsqueeze(2), own.expand(text_keys.shape[0], -1, -1)], dim=2)
+        mask = torch.cat([rows_text, rows_objects], dim=1)  # (B, L + O, L + O)
+        limit = self.text_model.config.max_position_embeddings - 1
+        positions = torch.cat([torch.arange(n_text, device=input_ids.device), torch.full((n_objects,), min(n_text, limit), device=input_ids.device)])
+        states = self.text_model(
+            inputs_embeds=torch.cat([words, objects.to(words.dtype)], dim=1),
+            attention_mask=mask.long(),
+            position_ids=positions.unsqueeze(0).expand(input_ids.shape[0], -1),
+            token_type_ids=torch.zeros(input_ids.shape[0], n_text + n_objects, dtype=torch.long, device=input_ids.device),
+        ).last_hidden_state  # (B, L + O, Dt)
+        return states, torch.cat([attention_mask.bool(), object_mask], dim=1), regions
 
     def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
         """The marked texts through `text_model` (see PairEncoder.pretrained); an

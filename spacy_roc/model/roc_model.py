@@ -195,7 +195,9 @@ def build_network(spec: NetworkSpec, text_model: Any, label_model: Any, backbone
     if spec.grounding and image is not None:
         word_width = text_model.get_input_embeddings().embedding_dim if text_model is not None else width
         grounding = EntityGrounding(word_width, width, width)
-    objects = ObjectEncoder(width) if spec.pair_encoder.takes_objects else None
+    objects = None
+    if spec.pair_encoder.takes_objects:
+        objects = ObjectEncoder(width, text_model.get_input_embeddings().embedding_dim)
     pairs = spec.pair_encoder.build(ModuleParts(text_model, label_model, width, image, fusion, grounding, objects))
     classifier = nn.Linear(width, n_labels) if spec.head == "classifier" else None
     return ROCNetwork(pairs, _label_encoder(label_model), classifier, spec.type_weight, spec.temperature, spec.bf16)
