@@ -19,6 +19,9 @@ either a list of descriptions, or an object:
 - `head_types` and `tail_types` (optional, both or neither) say which entities each
   side takes; they are matched against the pair's entities (see `type_weight` of
   `spacy_roc.ROCModel.v2`).
+- `sides` (optional): what each side is, `["text", "object"]` for a relation from a
+  text entity to an object of the image (MORE), `["text", "text"]`, ...; a pair whose
+  sides are of other kinds cannot take the relation. Without it, any pair can.
 """
 import hashlib
 import json
@@ -32,7 +35,8 @@ from .errors import Errors, Warnings, warn
 
 NONE_DESCRIPTION = "There is no relation between the head entity and the tail entity."
 NONE_NAME = "no relation"
-FIELDS = ("name", "descriptions", "aliases", "head_types", "tail_types")
+FIELDS = ("name", "descriptions", "aliases", "head_types", "tail_types", "sides")
+SIDE_KINDS = ("text", "object")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Relation:
     aliases (Tuple[str, ...]): Other names.
     head_types (Tuple[str, ...]): The entity types its head takes (may be empty).
     tail_types (Tuple[str, ...]): The entity types its tail takes (may be empty).
+    sides (Tuple[str, ...]): What its head and its tail are ("text" or "object"), or
+        empty: any.
     """
 
     name: str
@@ -51,6 +57,7 @@ class Relation:
     aliases: Tuple[str, ...] = ()
     head_types: Tuple[str, ...] = ()
     tail_types: Tuple[str, ...] = ()
+    sides: Tuple[str, ...] = ()
 
     @property
     def texts(self) -> Tuple[str, ...]:
@@ -63,8 +70,11 @@ class Relation:
         return bool(self.head_types and self.tail_types)
 
     def to_json(self) -> Dict[str, Any]:
-        """The entry of a descriptions file (JSON-safe)."""
-        return {field: list(value) if isinstance(value, tuple) else value for field, value in asdict(self).items()}
+        """The entry of a descriptions file (JSON-safe; `sides` only when given)."""
+        entry = {field: list(value) if isinstance(value, tuple) else value for field, value in asdict(self).items()}
+        if not self.sides:
+            del entry["sides"]
+        return entry
 
     @property
     def fingerprint(self) -> str:
@@ -83,6 +93,7 @@ def make_relation(
     aliases: Iterable[str] = (),
     head_types: Iterable[str] = (),
     tail_types: Iterable[str] = (),
+    sides: Iterable[str] = (),
 ) -> Relation:
     """A relation from its texts, cleaned (see clean_descriptions).
 
@@ -90,19 +101,24 @@ def make_relation(
     descriptions (Union[str, Iterable[str]]): Its descriptions (one or several).
     none_label (str): The no-relation label.
     name (Optional[str]): Its name; by default made from the label.
-    aliases, head_types, tail_types (Iterable[str]): See Relation.
+    aliases, head_types, tail_types, sides (Iterable[str]): See Relation.
     RETURNS (Relation): The relation.
     RAISES (ValueError): ROC_E010 without any description, name or alias; ROC_E039
-        with types for one side only.
+        with types for one side only; ROC_E050 for sides other than two of "text"
+        and "object".
     """
     given_name = name.strip() if isinstance(name, str) and name.strip() else None
     cleaned = clean_descriptions(label, descriptions, required=given_name is None and not aliases)
+    sides = tuple(sides or ())
+    if sides and (len(sides) != 2 or not all(side in SIDE_KINDS for side in sides)):
+        raise ValueError(Errors.ROC_E050.format(label=label, value=list(sides), kinds=list(SIDE_KINDS)))
     relation = Relation(
         given_name or label_name(label, none_label),
         tuple(cleaned),
         tuple(clean_descriptions(label, aliases, required=False)),
         tuple(clean_descriptions(label, head_types, required=False)),
         tuple(clean_descriptions(label, tail_types, required=False)),
+        sides,
     )
     if bool(relation.head_types) != bool(relation.tail_types):
         raise ValueError(Errors.ROC_E039.format(label=label))

@@ -397,6 +397,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "version of spacy-roc or another config."
     )
     ROC_E049 = "The demo task must be one of {tasks}, not {value!r}."
+    ROC_E050 = (
+        "Relation {label!r}: 'sides' must be two of {kinds} (what its head and its tail "
+        "are), not {value!r}."
+    )
     ROC_E044 = "spacy_roc.sentence_pairs.v1: window must be an integer >= 0, not {value!r}."
     ROC_E043 = (
         "gamma (the calibration of trained against new relations) must be a finite "

@@ -23,6 +23,7 @@ from .errors import Errors, Warnings, warn
 from .alignment import gold_indices
 from .extensions import install_extensions, predicted_records
 from .images import ImageReader
+from .objects import is_object
 from .inputs import EntityTypes, RelationBatch, RelationSet, candidate_pairs, entity_spans, scan_relations
 from .model.roc_model import is_initialized, nearest_types, use_params
 
@@ -166,16 +167,18 @@ class RelationRetriever(TrainablePipe):
 
     def add_relation(
         self, label: str, descriptions: Sequence[str] = (), overwrite: bool = False, *, name: Optional[str] = None,
-        aliases: Sequence[str] = (), head_types: Sequence[str] = (), tail_types: Sequence[str] = (),
+        aliases: Sequence[str] = (), head_types: Sequence[str] = (), tail_types: Sequence[str] = (), sides: Sequence[str] = (),
     ) -> None:
         """Add a relation at inference, by description alone (zero-shot); overwrite
-        replaces an existing label's. `name`, `aliases` and the entity types of each
-        side (`head_types`, `tail_types`) are optional (see spacy_roc.descriptions)."""
+        replaces an existing label's. `name`, `aliases`, the entity types of each
+        side (`head_types`, `tail_types`) and what the sides are (`sides`, e.g.
+        ["text", "object"]) are optional (see spacy_roc.descriptions)."""
         self._require_open_set()
         if label in self.cfg["relations"] and not overwrite:
             raise ValueError(Errors.ROC_E009.format(label=label))
         relation = make_relation(
-            label, descriptions, self.none_label, name=name, aliases=aliases, head_types=head_types, tail_types=tail_types
+            label, descriptions, self.none_label, name=name, aliases=aliases, head_types=head_types, tail_types=tail_types,
+            sides=sides,
         )
         self.cfg["relations"][label] = relation.to_json()
 
@@ -257,6 +260,17 @@ class RelationRetriever(TrainablePipe):
         warn(Warnings.ROC_W013.format(labels=unknown, shown={label: mapping.get(label, label) for label in unknown}, known=list(known)))
         return EntityTypes(known, tuple(sorted(mapping.items())))
 
+    def _sided(self, logits: Floats2d, batch: RelationBatch) -> Floats2d:
+        """A relation that states its sides (e.g. ["text", "object"]) cannot label a
+        pair whose sides are of other kinds."""
+        sided = [() if label == self.none_label else r.sides for label, r in zip(batch.relations.labels, batch.relations.relations)]
+        if not any(sided):
+            return logits
+        xp = self.model.ops.xp
+        kinds = [tuple("object" if is_object(side) else "text" for side in pair) for doc_pairs in batch.pairs for pair in doc_pairs]
+        closed = xp.asarray([[bool(sides) and pair != tuple(sides) for sides in sided] for pair in kinds])
+        return xp.where(closed, -xp.inf, logits)
+
     def predict(self, docs: Iterable[Doc]) -> Scores:
         """Score the candidate pairs of a batch of docs.
         RETURNS (Tuple[List[List[Pair]], Floats2d]): Pairs per doc, and the probability
@@ -275,6 +289,7 @@ class RelationRetriever(TrainablePipe):
         whose entity types no trained relation was seen with cannot take a trained
         relation other than the no-relation label."""
         relations = batch.relations
+        logits = self._sided(logits, batch)
         if not relations.new or all(relations.new):
             return logits
         xp = self.model.ops.xp

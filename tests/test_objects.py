@@ -198,3 +198,58 @@ def test_object_pairs_need_the_inline_encoder(tiny_bert_dir):
     initialize_quietly(nlp, examples, DESCRIPTIONS)
     with pytest.raises(ValueError, match="ROC_E047.*LevitatedMarkers"):
         nlp.get_pipe("roc_relations").predict([examples[0].predicted])
+
+
+def test_visualize_draws_object_boxes_and_arcs_to_them():
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from spacy_roc.commands.visualize import render
+
+    doc = object_doc()
+    doc._.image = numpy.full((40, 40, 3), 255, dtype="uint8")
+    gold = [dict(r) for r in doc._.relations]
+    doc._.relations = [make_record((0, 1), {"object": 0, "box": OBJECTS[0]["box"]}, "meets", 0.9)]
+    page = render([doc], [gold], spans_key="entities", none_label="None", jupyter=False)
+    assert "[0] a man in a suit" in page and "[1] flag_2" in page  # the objects as words of the drawing
+    arcs = re.findall(r'<g class="displacy-arrow roc-arc roc-(pred|gold)[^"]*" [^>]*data-tail="object 0"', page)
+    assert arcs == ["pred", "gold"]
+    uri = re.search(r'<img class="roc-image"[^>]* src="data:image/png;base64,([^"]+)"', page).group(1)
+    image = Image.open(io.BytesIO(base64.b64decode(uri))).convert("RGB")
+    assert image.getpixel((0, image.height // 4)) == (255, 0, 160)  # the left edge of box 0
+    assert image.getpixel((image.width * 3 // 4, image.height // 8)) == (255, 255, 255)  # outside every box
+
+
+def test_objects_survive_a_prodigy_round_trip(tmp_path):
+    from spacy_roc.formats.prodigy import doc_to_task, prodigy_to_docs
+
+    doc = object_doc()
+    task = {**doc_to_task(doc, "entities"), "answer": "accept"}
+    assert task["objects"] == OBJECTS and task["object_relations"][0]["child_object"] == 0
+    srsly.write_jsonl(tmp_path / "tasks.jsonl", [task])
+    docs, _ = prodigy_to_docs(tmp_path / "tasks.jsonl")
+    assert docs[0]._.objects == OBJECTS
+    assert {(tuple(r["head"]), r["tail"]["object"], r["label"]) for r in docs[0]._.relations} == {((0, 1), 0, "meets"), ((0, 1), 1, "None")}
+
+
+def test_a_relation_that_states_its_sides_takes_only_such_pairs(tiny_bert_dir):
+    from conftest import list_every_pair, to_example
+
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    doc = objects_example((255, 0, 0), (0, 0, 255), "drew")
+    doc.spans["entities"] = [Span(doc, 0, 1, label="PERSON"), Span(doc, 3, 5, label="SHAPE")]
+    initialize_quietly(nlp, [to_example(BLANK, doc)], DESCRIPTIONS)
+    pipe = nlp.get_pipe("roc_relations")
+    pipe.add_relation("shows", ["the head is shown by the tail object"], sides=["text", "object"])
+    with pytest.raises(ValueError, match="ROC_E050"):
+        pipe.add_relation("bad", ["x"], sides=["text", "image"])
+    fresh = doc.copy()
+    fresh._.relations = []
+    pairs, probs = pipe.predict([fresh])
+    column = pipe.labels.index("shows")
+    for (head, tail), row in zip(pairs[0], probs):
+        assert (row[column] > 0) == isinstance(tail, ImageObject)  # text -> text pairs cannot take it
+    assert any(not isinstance(t, ImageObject) for _, t in pairs[0])

@@ -45,6 +45,7 @@ STATUSES = {
     "missed": ("\u2717", "gold, not predicted"),
 }
 THUMBNAIL_SIZE = 320  # the longest side of an inline image, in pixels
+OBJECT_COLOR = (255, 0, 160)  # the boxes of image objects
 MIN_DISPLAY_SIZE = 160  # smaller images are shown at this size (upscaled, pixelated)
 TITLES = {PRED: "predicted", GOLD: "gold"}
 # displaCy's dependency view (spacy.displacy.DependencyRenderer options).
@@ -279,7 +280,7 @@ def render_markup(
     views = doc_views(docs, gold, none_label)
     figures, failed = [], []
     for i, doc in enumerate(docs):
-        image, reason = image_markup(doc._.image)
+        image, reason = image_markup(doc._.image, doc._.objects)
         failed.extend([reason] if reason else [])
         spans = entity_spans(doc, spans_key)
         figures.append(figure_markup(i, doc, views[i], image, spans, colors, gold is not None))
@@ -396,10 +397,12 @@ def figure_markup(
 # -- images ---------------------------------------------------------------------------
 
 
-def image_markup(value: Any) -> Tuple[str, Optional[str]]:
-    """The <img> of a doc's image as a downscaled data URI.
+def image_markup(value: Any, objects: Sequence[Dict[str, Any]] = ()) -> Tuple[str, Optional[str]]:
+    """The <img> of a doc's image as a downscaled data URI, its objects' boxes drawn
+    on it and numbered as in the arcs ("[0] ...").
 
     value (Any): The doc._.image value (None: no image).
+    objects (Sequence[Dict[str, Any]]): doc._.objects.
     RETURNS (Tuple[str, Optional[str]]): The markup ("" without image; a note if the
         image cannot be read) and the reason it cannot be read, or None.
     """
@@ -409,11 +412,28 @@ def image_markup(value: Any) -> Tuple[str, Optional[str]]:
         image = load_image(value)
     except ImageError as err:
         return '<div class="roc-image roc-no-image">image not readable</div>', err.reason
+    scale = max(1.0, MIN_DISPLAY_SIZE / max(image.size))
+    if objects:  # boxes are drawn at the display size, so that they stay thin
+        image = draw_objects(image.resize((round(image.width * scale), round(image.height * scale)), 0), objects)
+        scale = 1.0
     uri, (width, height) = image_data_uri(image)
-    scale = max(1.0, MIN_DISPLAY_SIZE / max(width, height))
     pixelated = ' style="image-rendering: pixelated"' if scale > 1 else ""
     size = f'width="{round(width * scale)}" height="{round(height * scale)}"'
     return f'<img class="roc-image" alt="image of the doc" {size}{pixelated} src="{uri}">', None
+
+
+def draw_objects(image: Any, objects: Sequence[Dict[str, Any]]) -> Any:
+    """A copy of the image with each object's box and index drawn on it."""
+    from PIL import ImageDraw
+
+    image = image.copy()
+    draw = ImageDraw.Draw(image)
+    for i, record in enumerate(objects):
+        x0, y0, x1, y1 = record["box"]
+        box = [x0 * (image.width - 1), y0 * (image.height - 1), x1 * (image.width - 1), y1 * (image.height - 1)]
+        draw.rectangle(box, outline=OBJECT_COLOR, width=2)
+        draw.text((box[0] + 3, box[1] + 2), str(i), fill=OBJECT_COLOR)
+    return image
 
 
 def image_data_uri(image: Any, max_size: int = THUMBNAIL_SIZE) -> Tuple[str, Tuple[int, int]]:
@@ -468,15 +488,30 @@ def dep_words(
     RETURNS (Tuple[List[Dict[str, str]], List[Tuple[int, int]]]): The words
         ({"text", "tag"}) and the token offsets of each.
     """
-    units = {(span.start, span.end) for span in spans} | {offsets for view in views for offsets in view.key}
+    units = {(span.start, span.end) for span in spans} | {key for view in views for key in view.key if key[0] != "object"}
     inside = {i for start, end in units for i in range(start + 1, end)}
     cuts = sorted((set(range(len(doc) + 1)) - inside) | {i for unit in units for i in unit})
     labels: Dict[int, Dict[str, None]] = defaultdict(dict)  # ordered sets
     for span in spans:
         labels[span.start][span.label_] = None
-    bounds = list(zip(cuts, cuts[1:]))
+    bounds: List[Any] = list(zip(cuts, cuts[1:]))
     words = [{"text": doc[start:end].text, "tag": _esc(" / ".join(labels[start]))} for start, end in bounds]
+    for i, record in enumerate(doc._.objects):  # the image's objects, after the text
+        words.append({"text": f"[{i}] {object_words(record)}", "tag": "OBJECT"})
+        bounds.append(("object", i))
     return words, bounds
+
+
+def object_words(record: Dict[str, Any]) -> str:
+    """What an object is called on the page: its caption, else its name, else "object"."""
+    return record.get("caption") or record.get("name") or "object"
+
+
+def side_text(doc: Doc, key: Any) -> str:
+    """The text of a pair side: the span's, or "[i] ..." for an object."""
+    if key[0] == "object":
+        return f"[{key[1]}] {object_words(doc._.objects[key[1]])}"
+    return doc[slice(*key)].text
 
 
 def arc_words(key: PairKey, word_of: Dict[int, int]) -> Optional[Tuple[int, int]]:
@@ -489,8 +524,8 @@ def arc_words(key: PairKey, word_of: Dict[int, int]) -> Optional[Tuple[int, int]
     RETURNS (Optional[Tuple[int, int]]): The head word and the tail word.
     """
     (head, tail) = key
-    ends = word_of[head[0]], word_of[tail[0]]
-    if head[0] == tail[0] and head[1] != tail[1]:
+    ends = word_of[head if head[0] == "object" else head[0]], word_of[tail if tail[0] == "object" else tail[0]]
+    if head[0] == tail[0] and head[1] != tail[1] and "object" not in (head[0], tail[0]):
         past = word_of[min(head[1], tail[1])]
         ends = (ends[0], past) if tail[1] > head[1] else (past, ends[1])
     return None if ends[0] == ends[1] else ends
@@ -507,7 +542,7 @@ def dep_arcs(
     RETURNS (Tuple[List[Dict[str, Any]], List[PairView]]): The arcs and the pair
         of each.
     """
-    word_of = {start: k for k, (start, _) in enumerate(bounds)}
+    word_of = {bound if bound[0] == "object" else bound[0]: k for k, bound in enumerate(bounds)}
     arcs: List[Dict[str, Any]] = []
     drawn: List[PairView] = []
     for view in views:
@@ -599,7 +634,7 @@ def describe(doc: Doc, view: PairView, kind: str) -> str:
     (head, tail) = view.key
     score = f" ({record['score']:.2f})" if kind == PRED else ""
     mark = f"; {STATUSES[view.status][1]}" if view.status else ""
-    return f"{kind}: {doc[slice(*head)].text} \u2192 {record['label']}{score} \u2192 {doc[slice(*tail)].text}{mark}"
+    return f"{kind}: {side_text(doc, head)} \u2192 {record['label']}{score} \u2192 {side_text(doc, tail)}{mark}"
 
 
 # -- the relation table ---------------------------------------------------------------
@@ -623,7 +658,7 @@ def relation_table(doc: Doc, views: Sequence[PairView], with_gold: bool) -> str:
 
 def _table_row(doc: Doc, view: PairView, with_gold: bool) -> str:
     (head, tail), pred, gold = view.key, view.pred, view.gold
-    cells = [doc[slice(*head)].text, doc[slice(*tail)].text]
+    cells = [side_text(doc, head), side_text(doc, tail)]
     cells.append(f"{pred['label']} ({pred['score']:.2f})" if pred else "")
     alternatives = pred.get("alternatives", []) if pred else []
     cells.append(", ".join(f"{label} ({score:.2f})" for label, score in alternatives))

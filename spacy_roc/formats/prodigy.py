@@ -198,6 +198,8 @@ class ParsedTask(NamedTuple):
     relations: Dict[Tuple[Offsets, Offsets], str]
     n_added_spans: int
     image: Union[None, str, bytes]
+    objects: List[Dict[str, Any]]
+    object_relations: Dict[Tuple[Any, Any], str]
 
 
 def parse_task(task: Task, images_dir: Path) -> ParsedTask:
@@ -214,7 +216,34 @@ def parse_task(task: Task, images_dir: Path) -> ParsedTask:
     n_annotated = len(spans)
     relations = parse_relations(task, spans, len(words))
     image = _task_image(task.get("image"), images_dir)
-    return ParsedTask(words, spaces, spans, relations, len(spans) - n_annotated, image)
+    objects, object_relations = parse_objects(task, len(words))
+    return ParsedTask(words, spaces, spans, relations, len(spans) - n_annotated, image, objects, object_relations)
+
+
+def parse_objects(task: Task, n_tokens: int) -> Tuple[List[Dict[str, Any]], Dict[Tuple[Any, Any], str]]:
+    """The image objects of an exported task ("objects") and their relations with
+    spans ("object_relations", see export prodigy), keyed by (head, tail) sides."""
+    from ..objects import validate_objects
+
+    try:
+        objects = validate_objects(task.get("objects"))
+    except ValueError as err:
+        raise ProdigyTaskError(f"'objects': {err}") from None
+    relations: Dict[Tuple[Any, Any], str] = {}
+    for i, relation in enumerate(task.get("object_relations") or []):
+        if not isinstance(relation, dict) or not isinstance(relation.get("label"), str):
+            raise ProdigyTaskError(f"object relation {i} is not an object with a 'label'")
+        sides = []
+        for name in ("head", "child"):
+            if f"{name}_object" in relation:
+                index = relation[f"{name}_object"]
+                if not (isinstance(index, int) and 0 <= index < len(objects)):
+                    raise ProdigyTaskError(f"object relation {i}: {name}_object {index!r} is not one of the {len(objects)} objects")
+                sides.append(("object", index))
+            else:
+                sides.append(span_offsets(relation.get(f"{name}_span"), n_tokens, f"object relation {i} {name}_span"))
+        relations[(sides[0], sides[1])] = relation["label"]
+    return objects, relations
 
 
 def build_doc(vocab: Vocab, task: ParsedTask, none_label: str) -> Doc:
@@ -233,6 +262,14 @@ def build_doc(vocab: Vocab, task: ParsedTask, none_label: str) -> Doc:
         doc.ents = entities
     doc._.relations = gold_records(sorted(task.spans), task.relations, none_label)
     doc._.image = task.image
+    if task.objects:
+        doc._.objects = task.objects
+        keys = [(head, ("object", i)) for head in sorted(task.spans) for i in range(len(task.objects))]
+        keys += [key for key in task.object_relations if key not in keys]
+        doc._.relations = doc._.relations + [
+            make_record(*(({"object": side[1]} if side[0] == "object" else side) for side in key), task.object_relations.get(key, none_label))
+            for key in keys
+        ]
     return doc
 
 
@@ -474,15 +511,36 @@ def doc_to_task(doc: Doc, spans_key: Optional[str], none_label: str = "None") ->
     RETURNS (Dict[str, Any]): The task.
     """
     labels = entity_labels(doc, spans_key)
-    relations = [
-        _relation_dict(doc, *record_key(r), r["label"], labels) for r in doc._.relations if r["label"] != none_label
-    ]
-    return {
+    related = [r for r in doc._.relations if r["label"] != none_label]
+    task = {
         "text": doc.text,
         "tokens": [_token_dict(token) for token in doc],
         "spans": [_span_dict(doc, offsets, label) for offsets, label in sorted(labels.items())],
-        "relations": relations,
+        "relations": [_relation_dict(doc, *record_key(r), r["label"], labels) for r in related if not _has_object(r)],
     }
+    if doc._.objects:  # Prodigy's rel.manual has no image objects: kept beside it
+        task["objects"] = [dict(record) for record in doc._.objects]
+        task["object_relations"] = [_object_relation_dict(doc, r, labels) for r in related if _has_object(r)]
+    return task
+
+
+def _has_object(record: Dict[str, Any]) -> bool:
+    return isinstance(record["head"], dict) or isinstance(record["tail"], dict)
+
+
+def _object_relation_dict(doc: Doc, record: Dict[str, Any], labels: Dict[Offsets, str]) -> Task:
+    """A relation of a text span and an image object: {"head_span" or "head_object",
+    "child_span" or "child_object", "label"}."""
+    relation: Task = {}
+    for key, name in (("head", "head"), ("tail", "child")):
+        side = record[key]
+        if isinstance(side, dict):
+            relation[f"{name}_object"] = int(side["object"])
+        else:
+            offsets = (int(side[0]), int(side[1]))
+            relation[f"{name}_span"] = _span_dict(doc, offsets, labels.get(offsets, ENTITY_LABEL))
+    relation["label"] = record["label"]
+    return relation
 
 
 def _token_dict(token: Any) -> Task:
