@@ -1,8 +1,10 @@
 """Registered candidate-pair functions.
 
 A candidate function takes the doc, its entity spans and the entity-type pairs seen in
-training (or None, when nothing was learnt), and returns the ordered (head, tail) span
-pairs to classify. A doc that lists its pairs in `doc._.relation_pairs` (the benchmark
+training (or None, when nothing was learnt), and returns the ordered (head, tail)
+pairs to classify: pairs of spans, and, when the doc's image has objects
+(`doc._.objects`), (entity, object) pairs, the text entity as head (MORE's
+direction); an object side's type is "OBJECT". A doc that lists its pairs in `doc._.relation_pairs` (the benchmark
 protocol; spacy_roc.Corpus.v1 lists the gold pairs) is scored on exactly those, and
 the candidate function is not asked. Swapping one is a config change:
 
@@ -19,6 +21,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 
 from .errors import Errors, Warnings, warn
+from .objects import doc_objects
 
 
 Pair = Tuple[Span, Span]
@@ -103,7 +106,8 @@ class SentencePairs:
 
 def _ordered_pairs(entities: Iterable[Span], near: Callable[[Span, Span], bool], type_pairs: TypePairs) -> List[Pair]:
     """The ordered pairs of distinct spans (deduplicated by offsets) that are near,
-    with a (head label, tail label) pair in type_pairs if it is given."""
+    then each entity with each object of the doc's image; with a (head label, tail
+    label) pair in type_pairs if it is given."""
     unique = _dedupe(entities)
     pairs = []
     for head in unique:
@@ -113,6 +117,8 @@ def _ordered_pairs(entities: Iterable[Span], near: Callable[[Span, Span], bool],
             if type_pairs and (head.label_, tail.label_) not in type_pairs:
                 continue
             pairs.append((head, tail))
+    objects = doc_objects(unique[0].doc) if unique else []
+    pairs += [(head, obj) for head in unique for obj in objects if not type_pairs or (head.label_, obj.label_) in type_pairs]
     return pairs
 
 

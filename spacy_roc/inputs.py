@@ -165,10 +165,10 @@ def candidate_pairs(
             doc_pairs = listed_pairs(doc, listed, entities)
             allowed = [True] * len(doc_pairs)
         else:
-            doc_pairs = candidates(doc, entities, type_pairs) + object_pairs(doc, entities, type_pairs)
+            doc_pairs = candidates(doc, entities, type_pairs)
             allowed = [True] * len(doc_pairs)
             if type_pairs is not None and (open_types or not doc_pairs):
-                every = candidates(doc, entities, None) + object_pairs(doc, entities, None)
+                every = candidates(doc, entities, None)
                 if open_types:
                     kept = {pair_offsets(pair) for pair in doc_pairs}
                     doc_pairs, allowed = every, [pair_offsets(pair) in kept for pair in every]
@@ -205,15 +205,6 @@ def _labelled(side: Any, labels: Dict[Tuple[int, int], str]) -> Any:
     if is_object(side):
         return side
     return Span(side.doc, side.start, side.end, label=labels.get((side.start, side.end), ""))
-
-
-def object_pairs(doc: Doc, entities: List[Span], type_pairs: TypePairs) -> List[Pair]:
-    """(entity, object) pairs of a doc whose image has objects, the text entity as
-    head (MORE's direction); with type_pairs, only (entity type, OBJECT) pairs seen
-    with a relation."""
-    objects = doc_objects(doc)
-    heads = {(s.start, s.end): s for s in entities}.values()
-    return [(head, obj) for head in heads for obj in objects if not type_pairs or (head.label_, OBJECT_LABEL) in type_pairs]
 
 
 @dataclass
