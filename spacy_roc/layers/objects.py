@@ -84,8 +84,10 @@ class ObjectReference(nn.Module):
     weighted by exp(-distance / tau) from its start marker: what it says near it,
     without context) attend over the objects' pooled regions with their own query and
     key projections; the weight on the pair's object, and its log, are projected to
-    the pair-vector width, to be added to the pair's query (the projection starts at
-    zero). The objects compete for the reference through the softmax. As entity
+    the pair-vector width, to be added to the pair's query. The objects compete for
+    the reference through the softmax. The projection does not start at zero, so that
+    the query and key projections learn from the first step: an object pair has no
+    pretrained score to keep (new relations score it by the pretrained pass). As entity
     grounding does for mentions, it reads words, not contextual states: with encoders
     trained from scratch, the fusion layers and the residual head did not learn which
     object a sentence names (see the README, "Objects in the image").
@@ -100,18 +102,21 @@ class ObjectReference(nn.Module):
         self.query = nn.Linear(word_width, width)
         self.key = nn.Linear(width, width)
         self.log_tau = nn.Parameter(torch.full((1,), math.log(3.0)))
+        # not from zero: the query and key projections learn only through it
         self.proj = nn.Linear(2, output_width)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
 
-    def forward(self, words: Tensor, text_mask: Tensor, at: Tensor, regions: Tensor, mask: Tensor, index: Tensor) -> Tensor:
+    def forward(self, words: Tensor, text_mask: Tensor, block: Tensor, regions: Tensor, mask: Tensor, index: Tensor) -> Tensor:
         """words (P, L, Dw) and text_mask (P, L): the text of each pair's sequence;
-        at (P,): the text side's start marker; regions (P, O, Dt) and mask (P, O):
-        the objects of the pair's image; index (P,): the pair's object.
+        block (P, 2): the first and last position of the text side's marked block
+        (markers and mention), whose words are left out; regions (P, O, Dt) and mask
+        (P, O): the objects of the pair's image; index (P,): the pair's object.
         RETURNS (Tensor): (P, Do)."""
         positions = torch.arange(words.shape[1], device=words.device).unsqueeze(0)  # (1, L)
-        near = -(positions - at.unsqueeze(1)).abs().to(words.dtype) / self.log_tau.exp()  # (P, L)
-        near = near.masked_fill(~text_mask, torch.finfo(near.dtype).min).softmax(dim=-1)
+        first, last = block[:, :1], block[:, 1:]
+        distance = torch.maximum(first - positions, positions - last).clamp(min=0)  # (P, L): 0 inside the block
+        near = -distance.to(words.dtype) / self.log_tau.exp()
+        keep = text_mask & (distance > 0)
+        near = near.masked_fill(~keep, torch.finfo(near.dtype).min).softmax(dim=-1)
         said = (near.unsqueeze(-1) * F.layer_norm(words, words.shape[-1:])).sum(1)  # (P, Dw)
         keys = self.key(regions.to(said.dtype))  # (P, O, Dt)
         scores = (keys @ self.query(said).unsqueeze(-1)).squeeze(-1) / math.sqrt(keys.shape[-1])  # (P, O)

@@ -119,9 +119,7 @@ class PairEncoder(nn.Module):
         (the residual head, the fusion layers' branches, grounding): while they are
         zero, the encoder scores pairs as its pretrained text encoder does."""
         layers = [self.residual.output, *self.fusion.zero_init_outputs()]
-        layers += [self.grounding.proj] if self.grounding is not None else []
-        objects = getattr(self, "objects", None)
-        return layers + ([objects.reference.proj] if objects is not None else [])
+        return layers + ([self.grounding.proj] if self.grounding is not None else [])
 
     def pretrained(self, text_model: nn.Module, **inputs: Tensor) -> PairVectors:
         """The vectors the untrained encoder gives: `text_model` (a frozen copy of the
@@ -239,22 +237,24 @@ class InlineMarkers(PairEncoder):
         if regions is None:
             return vectors
         words = self.text_model.get_input_embeddings()(input_ids)  # (B, L, Dw)
-        found = self._reference(words, attention_mask, regions, object_mask, pair_row, head_marker, tail_marker)
+        found = self._reference(words, attention_mask, regions, object_mask, pair_row, head_marker, tail_marker, head_span, tail_span)
         return vectors._replace(query=vectors.query + found)
 
     def _reference(
         self, words: Tensor, attention_mask: Tensor, regions: Tensor, object_mask: Tensor, pair_row: Tensor, head_marker: Tensor,
-        tail_marker: Tensor,
+        tail_marker: Tensor, head_span: Tensor, tail_span: Tensor,
     ) -> Tensor:
         """For the pairs with an object side, which object the text side refers to
         (see ObjectReference); zero for the others. RETURNS (Tensor): (P, Dt)."""
         n_text = words.shape[1]
         tail_is_object = tail_marker >= n_text  # (P,)
-        text_side = torch.where(tail_is_object, head_marker, tail_marker)
+        marker = torch.where(tail_is_object, head_marker, tail_marker)
+        span = torch.where(tail_is_object.unsqueeze(1), head_span, tail_span)  # (P, 2)
+        block = torch.stack([marker, span[:, 1] + 1], dim=1)  # its markers, mention and closing marker
         index = (torch.where(tail_is_object, tail_marker, head_marker) - n_text).clamp(min=0)
         has_object = tail_is_object | (head_marker >= n_text)
         found = self.objects.reference(
-            words[pair_row], attention_mask.bool()[pair_row], text_side, regions[pair_row], object_mask[pair_row], index,
+            words[pair_row], attention_mask.bool()[pair_row], block, regions[pair_row], object_mask[pair_row], index,
         )  # (P, Dt)
         return found.float() * has_object.unsqueeze(-1).float()
 
