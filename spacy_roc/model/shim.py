@@ -1,5 +1,6 @@
 """The torch wrapper of the ROC network: thinc's `PyTorchWrapper_v3` with a shim
-whose optimizer step updates the weights in place.
+whose optimizer step updates the weights in place, and whose passes run without
+oneDNN.
 
 thinc's `PyTorchShim.finish_update` hands each parameter to the optimizer as a numpy
 view of its tensor, and then sets the parameter's `.data` to a new tensor made from
@@ -10,17 +11,41 @@ each step's activations, so glibc can neither reuse the activations' freed memor
 nor give it back: the demo's training grew by about 6 MB a step (7.8 GB after 800
 steps), while the memory in use stayed flat (glibc's `mallinfo2`). thinc's
 optimizers update the arrays in place, so the parameter needs no new tensor.
-"""
-from typing import Any, Callable, Optional
 
-from thinc.api import Model, Optimizer, torch2xp, xp2torch
+On CPU, torch runs some operators through oneDNN, which caches a primitive per input
+shape (up to 1024 of them). Batches of docs have ever new shapes (pairs x
+wordpieces), so the cache grows for hundreds of steps, and its long-lived allocations
+land among the step's activations as the chain above did: the demo's training still
+grew by about 1 MB a step, and with oneDNN off it stays flat at the same speed
+(benchmarks/train_memory.py; see docs/memory-and-speed.md). The network's forward and
+backward passes run with `torch.backends.mkldnn.flags(enabled=False)`; torch falls
+back to its own kernels (MKL's for matrix products). Other torch models in the
+process are not affected.
+"""
+from typing import Any, Callable, Optional, Tuple
+
+from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.shims import PyTorchShim
 
 
 class InPlaceShim(PyTorchShim):
-    """A PyTorchShim whose optimizer step writes into the parameters' own memory
-    (see the module docstring)."""
+    """A PyTorchShim whose optimizer step writes into the parameters' own memory, and
+    whose passes run without oneDNN (see the module docstring)."""
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        with _without_onednn():
+            return super().predict(inputs)
+
+    def begin_update(self, inputs: ArgsKwargs) -> Tuple[Any, Callable]:
+        with _without_onednn():
+            output, backprop = super().begin_update(inputs)
+
+        def backprop_without_onednn(grads: ArgsKwargs) -> Any:
+            with _without_onednn():
+                return backprop(grads)
+
+        return output, backprop_without_onednn
 
     def finish_update(self, optimizer: Optimizer) -> None:
         for name, param in self._model.named_parameters():
@@ -33,6 +58,13 @@ class InPlaceShim(PyTorchShim):
                     param.data.copy_(updated)
             param.grad.zero_()
         self._grad_scaler.update()
+
+
+def _without_onednn() -> Any:
+    """torch's oneDNN switch, off inside the context."""
+    import torch
+
+    return torch.backends.mkldnn.flags(enabled=False)
 
 
 def torch_wrapper(
