@@ -17,12 +17,15 @@ def make_release_memory() -> Callable[[Language, Dict[str, Any]], None]:
     """A `[training.before_update]` callback that keeps a CPU training process from
     growing step by step (glibc only; a no-op with other C libraries).
 
-    A step allocates and frees activations whose sizes change with every batch
-    (pairs x wordpieces). glibc keeps freed memory for reuse, but with ever-changing
-    sizes it reuses little of it: the MNRE recipe grew to 9.8 GB. At the first step
-    the callback has blocks of 1 MB or more (the activations) mapped on their own, so
+    roc_relations' own network steps its weights in place and runs without oneDNN
+    (spacy_roc/model/shim.py), so its training does not grow. A shared spaCy
+    `transformer` (spacy-transformers) still steps its weights as thinc's PyTorchShim
+    does, leaving long-lived blocks among each step's freed activations, so glibc can
+    neither reuse nor return them; configs/mnre_minilm_listener.cfg uses this
+    callback. At the first step it has blocks of 1 MB or more mapped on their own, so
     that freeing one gives it back to the OS, and before every step it gives back the
-    freed small blocks too (`malloc_trim`). See the README, "Memory and speed".
+    freed small blocks too (`malloc_trim`), at the cost of page faults (about a fifth
+    of the step time on CPU). See docs/memory-and-speed.md.
 
     RETURNS (Callable[[Language, Dict[str, Any]], None]): The callback.
     """

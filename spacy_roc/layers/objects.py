@@ -90,7 +90,7 @@ class ObjectReference(nn.Module):
     pretrained score to keep (new relations score it by the pretrained pass). As entity
     grounding does for mentions, it reads words, not contextual states: with encoders
     trained from scratch, the fusion layers and the residual head did not learn which
-    object a sentence names (see the README, "Objects in the image").
+    object a sentence names (see docs/objects.md).
 
     word_width (int): The width Dw of the word embeddings.
     width (int): The width Dt of the pooled regions.
