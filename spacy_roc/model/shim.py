@@ -18,11 +18,12 @@ wordpieces), so the cache grows for hundreds of steps, and its long-lived alloca
 land among the step's activations as the chain above did: the demo's training still
 grew by about 1 MB a step, and with oneDNN off it stays flat at the same speed
 (benchmarks/train_memory.py; see docs/memory-and-speed.md). The network's forward and
-backward passes run with `torch.backends.mkldnn.flags(enabled=False)`; torch falls
+backward passes run with `torch.backends.mkldnn.enabled` off; torch falls
 back to its own kernels (MKL's for matrix products). Other torch models in the
 process are not affected.
 """
-from typing import Any, Callable, Optional, Tuple
+import contextlib
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
@@ -60,11 +61,18 @@ class InPlaceShim(PyTorchShim):
         self._grad_scaler.update()
 
 
-def _without_onednn() -> Any:
-    """torch's oneDNN switch, off inside the context."""
+@contextlib.contextmanager
+def _without_onednn() -> Iterator[None]:
+    """torch's oneDNN switch (torch.backends.mkldnn.enabled), off inside the context.
+    (torch.backends.mkldnn.flags would also set TF32, and warn about it on every call.)"""
     import torch
 
-    return torch.backends.mkldnn.flags(enabled=False)
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
 
 
 def torch_wrapper(
