@@ -22,7 +22,7 @@ PROGRAM = textwrap.dedent(
     from spacy_roc.extensions import make_record
 
     bert_dir, n_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if mode == "thinc":  # thinc's own optimizer step and oneDNN on: the state before the fix
+    if mode == "thinc":  # thinc's own optimizer step and oneDNN on: the state before the fixes
         from thinc.shims import PyTorchShim
         from spacy_roc.model import shim
         shim.InPlaceShim.finish_update = PyTorchShim.finish_update
@@ -65,7 +65,7 @@ PROGRAM = textwrap.dedent(
 )
 
 
-def growth(bert_dir, mode, n_steps=100):
+def growth(bert_dir, mode, n_steps=250):
     """RSS (MB) and live Python objects added between step n_steps and 2 * n_steps."""
     result = subprocess.run(
         [sys.executable, "-c", PROGRAM, str(bert_dir), str(n_steps), mode], capture_output=True, text=True, timeout=600,
@@ -80,10 +80,12 @@ def growth(bert_dir, mode, n_steps=100):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_training_memory_does_not_grow_with_the_steps(tiny_bert_dir):
     rss, objects = growth(tiny_bert_dir, "fixed")
-    # thinc's step added about 80 objects (tensor, capsule, array) per step and about
-    # 25 MB over these 100 steps (measured); with the fix, neither grows
+    # thinc's step added about 54 objects (tensor, capsule, array) per step and 63 and
+    # 76 MB over these 250 steps in two runs; with the fix, -5.5 and -4.9 MB (glibc's
+    # free heap moves by about 20 MB from run to run at this size, so fewer steps
+    # would not tell them apart)
     assert objects < 100
-    assert rss < 12.0
+    assert rss < 25.0
 
 
 @pytest.mark.slow
@@ -92,4 +94,4 @@ def test_the_bounds_catch_thincs_step(tiny_bert_dir):
     """The same run with thinc's optimizer step and oneDNN on breaks the bounds above:
     they can fail."""
     rss, objects = growth(tiny_bert_dir, "thinc")
-    assert objects > 1000 and rss > 12.0
+    assert objects > 5000 and rss > 25.0
