@@ -253,3 +253,28 @@ def test_a_relation_that_states_its_sides_takes_only_such_pairs(tiny_bert_dir):
     for (head, tail), row in zip(pairs[0], probs):
         assert (row[column] > 0) == isinstance(tail, ImageObject)  # text -> text pairs cannot take it
     assert any(not isinstance(t, ImageObject) for _, t in pairs[0])
+
+
+def test_annotate_reads_objects_and_writes_object_sides(trained, tmp_path):
+    import json as json_module
+
+    from conftest import write_jsonl
+    from spacy_roc.commands.annotate import annotate_local
+
+    nlp = trained[0]
+    line = {
+        "id": "a", "text": "anna drew the red circle",
+        "entities": [{"start": 0, "end": 4, "label": "PERSON"}, {"start": 10, "end": 24, "label": "SHAPE"}],
+        "objects": OBJECTS, "pairs": [[0, {"object": 1}], [0, 1]],
+    }
+    pipe = nlp.get_pipe("roc_relations")
+    saved = pipe.none_label
+    pipe.none_label = "__list_every_pair__"
+    try:
+        annotate_local(nlp, write_jsonl(tmp_path / "in.jsonl", [line]), tmp_path / "out.jsonl", progress=False)
+    finally:
+        pipe.none_label = saved
+    out = json_module.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    assert out["objects"] == OBJECTS
+    assert out["relations"][0]["tail"] == {"object": 1, "box": [0.5, 0.25, 1.0, 1.0], "name": "flag_2", "caption": None}
+    assert out["relations"][1]["tail"]["text"] == "the red circle"

@@ -447,8 +447,21 @@ def gzsl_table(results: Sequence[Dict[str, Any]]) -> str:
         }
         lines.append(_table_row(f"mean of {len(results)}", row, mean))
     wins = sum(_routed_wins(result) for result in results)
-    lines.append(f"\nRouted and calibrated strictly above both other rows (H of the split's metric): {wins} of {len(results)} splits.\n")
+    lines.append(f"\nRouted and calibrated strictly above both other rows (H of the split's metric): {wins} of {len(results)} splits.")
+    same = [f"{_split_name(r['split'])}: {', '.join(_same_rows(r))}" for r in results if _same_rows(r)]
+    lines.append(f"Splits where two rows score the same (the same predictions): {'; '.join(same) if same else 'none'}.\n")
     return "\n".join(lines)
+
+
+def _same_rows(result: Dict[str, Any]) -> List[str]:
+    """The pairs of rows of a split whose seen and unseen scores are all equal."""
+    rows = result["rows"]
+    found = []
+    for i, a in enumerate(ROW_NAMES):
+        for b in ROW_NAMES[i + 1 :]:
+            if rows[a]["seen"] == rows[b]["seen"] and rows[a]["unseen"] == rows[b]["unseen"]:
+                found.append(f"{a} = {b}")
+    return found
 
 
 def _routed_wins(result: Dict[str, Any]) -> bool:
