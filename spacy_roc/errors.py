@@ -401,6 +401,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "Relation {label!r}: 'sides' must be two of {kinds} (what its head and its tail "
         "are), not {value!r}."
     )
+    ROC_E051 = (
+        "The component's network weights are saved beside it in 'network_weights.pt', "
+        "and that file is missing ({path}): copy the whole component folder."
+    )
     ROC_E044 = "spacy_roc.sentence_pairs.v1: window must be an integer >= 0, not {value!r}."
     ROC_E043 = (
         "gamma (the calibration of trained against new relations) must be a finite "

@@ -10,6 +10,7 @@ import random
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
+from spacy.util import ensure_path
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
@@ -25,7 +26,9 @@ from .extensions import install_extensions, predicted_records
 from .images import ImageReader
 from .objects import is_object
 from .inputs import EntityTypes, RelationBatch, RelationSet, candidate_pairs, entity_spans, scan_relations
-from .model.roc_model import is_initialized, nearest_types, use_params
+from .model.roc_model import is_initialized, nearest_types, use_params, weights_file
+
+WEIGHTS_FILE = "network_weights.pt"
 
 default_model_config = """
 [model]
@@ -380,6 +383,22 @@ class RelationRetriever(TrainablePipe):
         generator, as spaCy's Language.use_params drives it)."""
         with use_params(self.model, params):
             yield
+
+    def to_disk(self, path: Any, *, exclude: Iterable[str] = tuple()) -> None:
+        """Save the component to a folder (TrainablePipe.to_disk); torch writes the
+        network's weights to `network_weights.pt` there tensor by tensor, so that
+        saving does not hold another copy of them in memory."""
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with weights_file(path / WEIGHTS_FILE):
+            super().to_disk(path, exclude=exclude)
+
+    def from_disk(self, path: Any, *, exclude: Iterable[str] = tuple()) -> "RelationRetriever":
+        """Load the component from a folder written by `to_disk` (the weights from
+        `network_weights.pt`, memory-mapped while they are copied in)."""
+        path = ensure_path(path)
+        with weights_file(path / WEIGHTS_FILE):
+            return super().from_disk(path, exclude=exclude)
 
     def initialize(
         self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,

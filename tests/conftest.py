@@ -194,12 +194,14 @@ def overfit(nlp, n_steps: int = 100) -> List[Example]:
 
 def perturb(nlp, seed: int = 0, scale: float = 0.2) -> None:
     """Give the layers that start at zero (the residual head's output, the fusion
-    branches, grounding) random weights, in place of training: the model's
-    predictions then depend on the markers, the image and grounding, as a trained
-    model's do."""
+    branches, grounding) random weights, in place of training, and record the
+    relations as trained (as `update` does): the model's predictions then depend on
+    the markers, the image and grounding, as a trained model's do."""
     import torch
 
-    network = nlp.get_pipe("roc_relations").model.get_ref("network").shims[0]._model
+    pipe = nlp.get_pipe("roc_relations")
+    pipe._record_trained()
+    network = pipe.model.get_ref("network").shims[0]._model
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for layer in network.pairs.zero_init_outputs():

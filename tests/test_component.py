@@ -247,7 +247,7 @@ def test_label_vectors_are_cached_and_frozen(untrained):
     relations = RelationSet.from_dict(pipe.relation_set)
     first = label_vectors(pipe.model, relations)
     cache = pipe.model.attrs["labels"]
-    assert cache.key[0] == relations and cache.key[1] is get_network(pipe.model)
+    assert cache.key[0] == relations.relations and cache.key[1] is get_network(pipe.model)
     cached = cache.value
     assert label_vectors(pipe.model, relations) is not None and cache.value is cached
     pipe.update(examples, sgd=Adam(0.01))
@@ -420,7 +420,9 @@ def test_fusion_layer_starts_as_the_identity():
 def test_every_parameter_gets_a_gradient(tiny_bert_dir, grounding):
     """After one optimizer step (which moves the zeroed outputs), every trainable
     parameter, the image tower and grounding included, gets a finite, non-zero
-    gradient; the label encoder is frozen and gets none."""
+    gradient; the label encoder is frozen and gets none. The object slots get
+    gradients only from docs with image objects (tests/test_objects.py), and this
+    corpus has none."""
     nlp = make_nlp(tiny_bert_dir, grounding=grounding)
     examples = corpus_examples()
     initialize_quietly(nlp, examples)
@@ -430,11 +432,35 @@ def test_every_parameter_gets_a_gradient(tiny_bert_dir, grounding):
     network.zero_grad()
     pipe.update(examples, sgd=None)
     missing = [n for n, p in network.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
-    assert missing == []
-    assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.requires_grad)
+    assert missing == [n for n, p in network.named_parameters() if n.startswith("pairs.objects.")]
+    assert missing
+    assert all(torch.isfinite(p.grad).all() for n, p in network.named_parameters() if p.requires_grad and n not in missing)
     frozen = list(network.labels.parameters())
     assert frozen and all(not p.requires_grad and p.grad is None for p in frozen)
     assert (network.pairs.grounding is not None) == (grounding is not None)
+
+
+def test_weights_are_saved_beside_the_model(tiny_bert_dir, tmp_path):
+    """to_disk writes the network's weights to network_weights.pt (the model file keeps
+    only configs and tokenizers); from_disk reads them back, and a folder without
+    them is a coded error."""
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    examples = corpus_examples()
+    initialize_quietly(nlp, examples)
+    perturb(nlp)
+    nlp.get_pipe("roc_relations").none_label = "__list_every_pair__"
+    docs = [nlp(d) for d in fresh_docs(examples)]
+    nlp.to_disk(tmp_path / "p")
+    folder = tmp_path / "p" / "roc_relations"
+    weights = (folder / "network_weights.pt").stat().st_size
+    n_weights = sum(p.numel() for p in get_network(nlp.get_pipe("roc_relations").model).state_dict().values())
+    assert weights > 4 * n_weights > (folder / "model").stat().st_size
+    loaded = spacy.load(tmp_path / "p")
+    loaded.get_pipe("roc_relations").none_label = "__list_every_pair__"
+    assert_same_relations([loaded(d) for d in fresh_docs(examples)], docs)
+    (folder / "network_weights.pt").unlink()
+    with pytest.raises(ValueError, match=r"\[ROC_E051\]"):
+        spacy.load(tmp_path / "p")
 
 
 def test_grounding_round_trips(tiny_bert_dir, tmp_path):
@@ -595,6 +621,7 @@ def test_entity_grounding_needs_a_patch_grid(tiny_bert_dir):
         nlp = make_nlp(tiny_bert_dir, grounding=grounding)
         examples = corpus_examples()
         initialize_quietly(nlp, examples)
+        perturb(nlp)  # trained: the relations take the trained pass, which grounds
         pipe = nlp.get_pipe("roc_relations")
         pipe.none_label = "__list_every_pair__"
         backbone = get_network(pipe.model).pairs.image.backbone

@@ -278,3 +278,23 @@ def test_annotate_reads_objects_and_writes_object_sides(trained, tmp_path):
     assert out["objects"] == OBJECTS
     assert out["relations"][0]["tail"] == {"object": 1, "box": [0.5, 0.25, 1.0, 1.0], "name": "flag_2", "caption": None}
     assert out["relations"][1]["tail"]["text"] == "the red circle"
+
+
+def test_object_slots_get_gradients_from_docs_with_objects(tiny_bert_dir):
+    """On docs with image objects, every parameter of the object slots gets a finite,
+    non-zero gradient after one step (which moves the zero-initialised outputs)."""
+    from conftest import to_example
+    from spacy_roc.model.roc_model import get_network
+
+    nlp = make_nlp(tiny_bert_dir, spans_key="entities")
+    examples = [to_example(BLANK, objects_example((255, 0, 0), (0, 0, 255), "drew")), to_example(BLANK, objects_example((0, 0, 255), (255, 0, 0), "owns"))]
+    initialize_quietly(nlp, examples, DESCRIPTIONS)
+    pipe = nlp.get_pipe("roc_relations")
+    pipe.update(examples, sgd=nlp.create_optimizer())
+    network = get_network(pipe.model)
+    network.zero_grad()
+    pipe.update(examples, sgd=None)
+    slots = dict(network.pairs.objects.named_parameters())
+    assert slots
+    for name, param in slots.items():
+        assert param.grad is not None and param.grad.abs().sum() > 0 and torch.isfinite(param.grad).all(), name

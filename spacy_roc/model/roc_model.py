@@ -24,7 +24,9 @@ import contextlib
 import copy
 import os
 import random
+from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from functools import partial
 from io import BytesIO
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -439,16 +441,41 @@ def _swapped(network: Any, values: Dict[str, Any]) -> Iterator[None]:
         assign(backup)
 
 
+# The file of the network's weights while a component is saved to or loaded from a
+# folder (see weights_file): torch writes them there tensor by tensor, rather than
+# as one more copy of all of them inside the model's bytes.
+_WEIGHTS_FILE: ContextVar[Optional[Path]] = ContextVar("roc_weights_file", default=None)
+
+
+@contextlib.contextmanager
+def weights_file(path: Path) -> Iterator[None]:
+    """Inside the context, `serialize_network` writes the weights to `path` and
+    leaves them out of the bytes, and `deserialize_network` reads bytes saved so
+    from `path` (bytes with the weights inside are read as before)."""
+    token = _WEIGHTS_FILE.set(Path(path))
+    try:
+        yield
+    finally:
+        _WEIGHTS_FILE.reset(token)
+
+
 def serialize_network(spec: NetworkSpec, network: Any) -> bytes:
     """The network's bytes: each Hugging Face model with its tokenizer, the timm
     name, kwargs and data config, the width, the number of labels and the weights
-    (or that it is not initialized)."""
+    (or that it is not initialized). Inside `weights_file` the weights go to that
+    file instead."""
     if network is None:
         return srsly.msgpack_dumps({"initialized": False})
     import torch
 
-    weights = BytesIO()
-    torch.save(network.state_dict(), weights)
+    path = _WEIGHTS_FILE.get()
+    if path is not None:
+        torch.save(network.state_dict(), path)
+        weights = None
+    else:
+        buffer = BytesIO()
+        torch.save(network.state_dict(), buffer)
+        weights = buffer.getvalue()
     text_model = getattr(network.pairs, "text_model", None)
     image = None
     if network.pairs.image is not None:
@@ -461,7 +488,7 @@ def serialize_network(spec: NetworkSpec, network: Any) -> bytes:
         "data_config": network.data_config,
         "width": network.pairs.residual.output.out_features,
         "n_labels": network.classifier.out_features if network.classifier is not None else 0,
-        "weights": weights.getvalue(),
+        "weights": weights,
     }
     return srsly.msgpack_dumps(msg)
 
@@ -477,7 +504,14 @@ def deserialize_network(spec: NetworkSpec, current: Any, data: bytes, device: An
     label_tokenizer, label_model = hf_from_msg(msg["labels"])
     backbone = timm_model_from_saved(**msg["image"]) if msg["image"] is not None else None
     network = build_network(spec, text_model, label_model, backbone, msg["width"], msg["n_labels"])
-    missing, unexpected = network.load_state_dict(torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True), strict=False)
+    if msg["weights"] is not None:
+        state = torch.load(BytesIO(msg["weights"]), map_location=device, weights_only=True)
+    else:
+        path = _WEIGHTS_FILE.get()
+        if path is None or not path.exists():
+            raise ValueError(Errors.ROC_E051.format(path=path))
+        state = torch.load(path, map_location=device, weights_only=True, mmap=True)
+    missing, unexpected = network.load_state_dict(state, strict=False)
     if unexpected or any(not name.startswith("pairs.objects.") for name in missing):
         raise ValueError(Errors.ROC_E048.format(missing=missing[:5], unexpected=unexpected[:5]))
     network.tokenizers = {"pairs": text_tokenizer, "labels": label_tokenizer}
