@@ -396,8 +396,8 @@ def run_split(folder: Path, config_path: Path, overrides: Dict[str, Any], gpu_id
     split = GZSLSplit.from_json(srsly.read_json(folder / "split.json"))
     paths = {f"paths.{name}": str(folder / f"{name}.spacy") for name in ("train", "dev")}
     paths["paths.descriptions"] = str(folder / "relations.json")
-    if not (folder / "training" / "model-best").exists():
-        train(config_path, folder / "training", use_gpu=gpu_id, overrides={**overrides, **paths})
+    # always trained afresh: a stopped run leaves a model-best of its first evaluation
+    train(config_path, folder / "training", use_gpu=gpu_id, overrides={**overrides, **paths})
     trained = spacy.load(folder / "training" / "model-best")
     untrained = untrained_pipeline(config_path, folder / "train.spacy", folder / "relations.json", {**overrides, **paths})
     result = evaluate_rows(trained, untrained, folder, split, srsly.read_json(folder / "all_relations.json"))
