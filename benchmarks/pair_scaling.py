@@ -109,6 +109,7 @@ def build_nlp(encoder: str, preset: str, text_dir: str, bf16: bool) -> spacy.Lan
         warnings.simplefilter("ignore")
         nlp.initialize(lambda: [Example(d, d) for d in sample])
     pipe.none_label = "__list_every_pair__"  # an untrained model: list every pair
+    pipe._record_trained()  # as a trained model: its relations through the trained pass
     return nlp
 
 

@@ -69,6 +69,7 @@ def build_nlp(preset: str) -> spacy.Language:
         ]
     descriptions = {label: [f"the head is {label.replace('_', ' ')} the tail"] for label in LABELS}
     nlp.get_pipe("roc_relations").initialize(lambda: [Example(d, d) for d in docs], nlp=nlp, descriptions=descriptions)
+    nlp.get_pipe("roc_relations")._record_trained()  # as a trained model: its relations through the trained pass
     return nlp
 
 
