@@ -77,7 +77,6 @@ def main(
     with tempfile.TemporaryDirectory() as root:
         nlp = build_nlp("inline", preset, text_model_dir(preset, Path(root)), bf16=gpu_id >= 0)
     pipe = nlp.get_pipe("roc_relations")
-    pipe._record_trained()  # as a trained model: its relations through the trained pass, which reads the image
     network = pipe.model.get_ref("network").shims[0]._model
     image_calls = count_calls(network.pairs.image)
     text_calls = count_calls(network.pairs.text_model)

@@ -74,7 +74,6 @@ def main(
         nlp = build_nlp("inline", preset, text_model_dir(preset, Path(root)), bf16=gpu_id >= 0)
     nlp.add_pipe("sentencizer", first=True)
     pipe = nlp.get_pipe("roc_relations")
-    pipe._record_trained()  # as a trained model: its relations through the trained pass
     functions = {
         "all_pairs": registry.misc.get("spacy_roc.all_pairs.v1")(restrict_types=False),
         "sentence_pairs window=0": registry.misc.get("spacy_roc.sentence_pairs.v1")(window=0, restrict_types=False),

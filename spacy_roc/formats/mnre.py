@@ -156,6 +156,17 @@ def parse_mnre_line(line: str) -> Instance:
     RETURNS (Dict[str, Any]): The instance, with "pos" values as tuples of int.
     RAISES (MNRELineError): If the line is not a well-formed instance.
     """
+    value = read_line_fields(line)
+    head, tail = _check_entity(value, "h"), _check_entity(value, "t")
+    if head["pos"] == tail["pos"]:
+        raise MNRELineError(f"head and tail are the same span {list(head['pos'])}")
+    return {**value, "h": head, "t": tail}
+
+
+def read_line_fields(line: str) -> Instance:
+    """The dict literal of one line of MNRE's layout (MORE's too), with its keys
+    present and "token", "img_id" and "relation" checked; "h" and "t" are left to the
+    caller. RAISES (MNRELineError): If the line is not such a dict."""
     try:
         value = ast.literal_eval(line.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
@@ -173,10 +184,7 @@ def parse_mnre_line(line: str) -> Instance:
     for key in ("img_id", "relation"):
         if not isinstance(value[key], str) or not value[key]:
             raise MNRELineError(f"'{key}' must be a non-empty string")
-    head, tail = _check_entity(value, "h"), _check_entity(value, "t")
-    if head["pos"] == tail["pos"]:
-        raise MNRELineError(f"head and tail are the same span {list(head['pos'])}")
-    return {**value, "h": head, "t": tail}
+    return value
 
 
 def _check_entity(value: Instance, key: str) -> Dict[str, Any]:

@@ -25,7 +25,6 @@ box that reaches outside [0, 1] is clipped to it (ROC_W121, counted); an image w
 than 10 objects keeps them all (ROC_W122, counted); a box that is empty after clipping
 is an error (ROC_E123). The stats say what was kept and what was dropped.
 """
-import ast
 import json
 import warnings
 from collections import Counter
@@ -40,7 +39,7 @@ from ..extensions import install_extensions, make_record
 from ..objects import MAX_OBJECTS
 from .codec import ENTITY_LABEL, SPANS_KEY, count_missing_images
 from .docbin import write_docbin
-from .mnre import ON_ERROR, MNRELineError, _check_entity
+from .mnre import ON_ERROR, MNRELineError, _check_entity, read_line_fields
 
 Instance = Dict[str, Any]
 PathLike = Union[str, Path]
@@ -185,21 +184,7 @@ def image_objects(boxes: Boxes, captions: Dict[str, Dict[str, str]]) -> Tuple[Di
 
 def parse_more_line(line: str) -> Instance:
     """One MORE line, checked (MNRELineError if malformed): "t" names an object key."""
-    try:
-        value = ast.literal_eval(line.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
-        raise MNRELineError(f"not a Python literal ({type(err).__name__}: {err})") from None
-    if not isinstance(value, dict):
-        raise MNRELineError(f"expected a dict, got {type(value).__name__}")
-    missing = [key for key in ("token", "h", "t", "img_id", "relation") if key not in value]
-    if missing:
-        raise MNRELineError(f"missing key(s) {missing}")
-    tokens = value["token"]
-    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t.strip() for t in tokens):
-        raise MNRELineError("'token' must be a non-empty list of non-empty strings")
-    for key in ("img_id", "relation"):
-        if not isinstance(value[key], str) or not value[key]:
-            raise MNRELineError(f"'{key}' must be a non-empty string")
+    value = read_line_fields(line)
     if not isinstance(value["t"], dict) or not isinstance(value["t"].get("name"), str):
         raise MNRELineError("'t' must be a dict whose 'name' is an object key")
     return {**value, "h": _check_entity(value, "h")}
